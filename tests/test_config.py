@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from vade_tf.config import Config, ConfigError, config_from_dict, load_config, parse_override
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
+
+
+def test_defaults_are_valid_and_round_trip_through_json():
+    config = load_config()
+    assert config == Config()
+    assert config_from_dict(json.loads(config.to_json())) == config
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    config = load_config(path)
+    assert config.train.batch_size == 100 and config.train.learning_rate == 0.002  # the paper's
+
+
+def test_mnist_config_carries_the_papers_hyperparameters():
+    config = load_config(Path(__file__).parent.parent / "configs" / "mnist.json")
+    assert (config.data.name, config.model.n_clusters, config.model.latent_dim) == ("mnist", 10, 10)
+    assert config.model.hidden_dims == (500, 500, 2000)
+    assert (config.train.lr_decay, config.train.lr_decay_epochs) == (0.9, 10)
+
+
+@pytest.mark.parametrize("raw,fragment", [
+    ({"trian": {}}, "did you mean 'train'"),
+    ({"train": {"epoch": 3}}, "did you mean 'epochs'"),
+    ({"train": {"epochs": "ten"}}, "train.epochs: expected an integer"),
+    ({"train": {"epochs": 2.5}}, "train.epochs: expected an integer"),
+    ({"train": {"jit_compile": 1}}, "expected true or false"),
+    ({"model": {"n_clusters": 0}}, "model.n_clusters: got 0, must be >= 1"),
+    ({"train": {"learning_rate": 0}}, "train.learning_rate: got 0.0, must be > 0"),
+    ({"model": {"likelihood": "poisson"}}, "allowed: bernoulli, gaussian"),
+    ({"data": {"name": "cifar"}}, "data.name: unknown value 'cifar'"),
+    ({"model": {"hidden_dims": [500, 0]}}, "model.hidden_dims"),
+    ({"model": {"hidden_dims": 500}}, "expected a list"),
+    ({"pretrain": {"noise_rate": 1.0}}, "pretrain.noise_rate"),
+    ({"data": []}, "data: expected a JSON object"),
+])
+def test_bad_values_name_the_key(raw, fragment):
+    with pytest.raises(ConfigError, match=None) as error:
+        config_from_dict(raw)
+    assert fragment in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_malformed_json_reports_line_and_column(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{\n  "seed": 1,\n  "train": {"epochs": }\n}')
+    with pytest.raises(ConfigError, match="line 3 column"):
+        load_config(path)
+
+
+def test_overrides_apply_and_are_validated():
+    config = load_config(overrides=dict([parse_override("train.epochs=7"),
+                                         parse_override("model.hidden_dims=[8,4]")]))
+    assert config.train.epochs == 7 and config.model.hidden_dims == (8, 4)
+    with pytest.raises(ConfigError, match="did you mean"):
+        load_config(overrides=dict([parse_override("train.epohcs=7")]))
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        parse_override("train.epochs")

@@ -1,0 +1,114 @@
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from vade_tf.config import DataConfig
+from vade_tf.data import DataError, Dataset, load_dataset
+from vade_tf.data.idx import MNIST_FILES, read_idx
+from vade_tf.data.pipeline import training_dataset
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """Six train and four test 'images' of 3x2 pixels in the exact IDX gzip format."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 6), ("test", 4)):
+        images, labels = rng.integers(0, 256, size=(n, 3, 2)), rng.integers(0, 10, size=n)
+        image_file, label_file = MNIST_FILES[split]
+        _write_idx(tmp_path / image_file, images)
+        _write_idx(tmp_path / label_file, labels)
+        arrays[split] = (images, labels)
+    return tmp_path, arrays
+
+
+def test_idx_round_trip(tiny_mnist):
+    directory, arrays = tiny_mnist
+    np.testing.assert_array_equal(read_idx(directory / MNIST_FILES["train"][0]), arrays["train"][0])
+
+
+def test_mnist_all_joins_train_then_test_scaled_to_unit_interval(tiny_mnist):
+    directory, arrays = tiny_mnist
+    data = load_dataset(DataConfig(name="mnist", dir=str(directory), download=False))
+    assert data.x.shape == (10, 6) and data.x.dtype == np.float32
+    expected = np.concatenate([arrays["train"][0], arrays["test"][0]]).reshape(10, 6) / 255.0
+    np.testing.assert_allclose(data.x, expected, rtol=1e-6)
+    np.testing.assert_array_equal(data.y, np.concatenate([arrays["train"][1], arrays["test"][1]]))
+    test_only = load_dataset(DataConfig(name="mnist", dir=str(directory), split="test", download=False))
+    assert test_only.x.shape == (4, 6)
+
+
+def test_missing_file_names_it(tmp_path):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz not found"):
+        load_dataset(DataConfig(name="mnist", dir=str(tmp_path), download=False))
+
+
+def test_truncated_and_corrupt_files_are_detected(tiny_mnist):
+    directory, _ = tiny_mnist
+    path = directory / MNIST_FILES["train"][0]
+    raw = gzip.decompress(path.read_bytes())
+    with gzip.open(path, "wb") as f:
+        f.write(raw[:-3])
+    with pytest.raises(DataError, match="truncated"):
+        read_idx(path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="corrupt"):
+        read_idx(path)
+
+
+def test_wrong_magic_is_detected(tmp_path):
+    path = tmp_path / "x.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 1) + b"\0\0\0\0")
+    with pytest.raises(DataError, match="magic"):
+        read_idx(path)
+
+
+def test_label_count_mismatch(tiny_mnist):
+    directory, _ = tiny_mnist
+    _write_idx(directory / MNIST_FILES["train"][1], np.zeros(5))
+    with pytest.raises(DataError, match="6 images but .* 5 labels"):
+        load_dataset(DataConfig(name="mnist", dir=str(directory), download=False))
+
+
+def test_digits_is_embedded_and_in_unit_interval():
+    data = load_dataset(DataConfig())
+    assert data.x.shape == (1797, 64) and set(np.unique(data.y)) == set(range(10))
+    assert 0.0 <= data.x.min() and data.x.max() == 1.0
+    assert load_dataset(DataConfig(split="train")).x.shape == (1500, 64)
+
+
+def test_likelihood_checks():
+    data = Dataset(x=np.array([[0.0, 2.0]], np.float32), y=None, name="t")
+    with pytest.raises(DataError, match="bernoulli likelihood needs"):
+        data.check_likelihood("bernoulli")
+    data.check_likelihood("gaussian")
+    with pytest.raises(DataError, match="NaN"):
+        Dataset(x=np.array([[np.nan]], np.float32), y=None, name="t").check_likelihood("gaussian")
+
+
+def test_pipeline_shuffles_reproducibly_and_covers_every_sample():
+    x = np.arange(40, dtype=np.float32).reshape(20, 2)
+    first = np.concatenate([b.numpy() for b in training_dataset(x, 5, seed=3)])
+    again = np.concatenate([b.numpy() for b in training_dataset(x, 5, seed=3)])
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, x)
+    np.testing.assert_array_equal(np.sort(first[:, 0]), x[:, 0])
+
+
+def test_masking_noise_rate_and_targets():
+    x = np.ones((400, 50), np.float32)
+    pairs = list(training_dataset(x, 100, seed=0, targets=True, noise_rate=0.25))
+    noisy = np.concatenate([a.numpy() for a, _ in pairs])
+    clean = np.concatenate([b.numpy() for _, b in pairs])
+    np.testing.assert_array_equal(clean, 1.0)
+    assert abs(np.mean(noisy == 0) - 0.25) < 0.02
+    np.testing.assert_allclose(noisy[noisy != 0], 1 / 0.75, rtol=1e-6)  # rescaled like dropout

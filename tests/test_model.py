@@ -1,0 +1,85 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vade_tf import elbo
+from vade_tf.model import StaircaseDecay, VaDE
+
+D, K, J = 12, 3, 2
+
+
+def _model(**kwargs):
+    model = VaDE(input_dim=D, n_clusters=K, latent_dim=J, hidden_dims=[16, 8], **kwargs)
+    model.build((None, D))
+    return model
+
+
+def _data(n=60, seed=0):
+    return np.random.default_rng(seed).uniform(size=(n, D)).astype(np.float32)
+
+
+def test_mixture_parameters_are_tracked_keras_weights():
+    model = _model()
+    names = {v.path.split("/")[-1] for v in model.trainable_variables}
+    assert {"pi_logits", "means", "log_vars"} <= names
+    assert isinstance(model.prior().components_distribution, type(elbo.posterior(np.zeros(J), np.zeros(J))))
+
+
+def test_call_returns_the_deterministic_cluster_posterior():
+    model = _model()
+    x = _data(7)
+    gamma = model(x).numpy()
+    assert gamma.shape == (7, K)
+    np.testing.assert_allclose(gamma.sum(-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(gamma, model(x).numpy())          # no sampling
+    z_mean, _ = model.encoder(x)
+    expected = model.prior().posterior_marginal(z_mean).probs_parameter().numpy()
+    np.testing.assert_allclose(gamma, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+def test_gradients_are_finite_and_reach_every_variable(likelihood):
+    model = _model(likelihood=likelihood, mc_samples=3)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(model.elbo_terms(_data())["elbo"])
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    assert np.isfinite(loss.numpy())
+
+
+@pytest.mark.parametrize("separate_optimizer", [False, True])
+def test_a_training_step_moves_the_mixture_parameters(separate_optimizer):
+    model = _model()
+    mixture_optimizer = keras.optimizers.Adam(0.01) if separate_optimizer else None
+    model.compile(keras.optimizers.Adam(1e-3), mixture_optimizer=mixture_optimizer, jit_compile=True)
+    before = [v.numpy().copy() for v in model.mixture_variables]
+    logs = model.fit(_data(), batch_size=20, epochs=1, verbose=0).history
+    assert set(logs) == {"loss", "elbo", "reconstruction", "kl_z", "kl_c"}
+    assert logs["loss"][0] == pytest.approx(-logs["elbo"][0])
+    for old, variable in zip(before, model.mixture_variables):
+        assert not np.allclose(old, variable.numpy())
+
+
+def test_set_mixture_round_trips_through_log_space():
+    model = _model()
+    weights, means, variances = np.array([0.2, 0.3, 0.5]), np.arange(6.0).reshape(3, 2), np.full((3, 2), 0.1)
+    model.set_mixture(weights, means, variances)
+    prior = model.prior()
+    np.testing.assert_allclose(prior.mixture_distribution.probs_parameter(), weights, rtol=1e-6)
+    np.testing.assert_allclose(prior.components_distribution.variance(), variances, rtol=1e-5)
+
+
+def test_constructor_rejects_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="n_clusters must be a positive integer, received 0"):
+        VaDE(input_dim=D, n_clusters=0)
+    with pytest.raises(ValueError, match="likelihood"):
+        VaDE(input_dim=D, n_clusters=2, likelihood="poisson")
+
+
+def test_staircase_decay_follows_the_papers_schedule():
+    schedule = StaircaseDecay(0.002, 0.9, decay_epochs=10, steps_per_epoch=7, floor=0.0015)
+    assert float(schedule(0)) == pytest.approx(0.002)
+    assert float(schedule(69)) == pytest.approx(0.002)        # epoch 9
+    assert float(schedule(70)) == pytest.approx(0.0018)       # epoch 10
+    assert float(schedule(700)) == pytest.approx(0.0015)      # floored

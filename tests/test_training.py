@@ -1,0 +1,134 @@
+"""End to end: known answers on well separated data, and the CLI writing every artefact."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vade_tf import rundir
+from vade_tf.config import ConfigError, load_config
+from vade_tf.data import Dataset
+from vade_tf.training import build_model, fit_vade, initialise, evaluate
+
+ROOT = Path(__file__).parent.parent
+TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
+
+
+def _separated_clusters(n_per_cluster=80, k=3, d=24, seed=0):
+    """k binary prototypes on disjoint pixel blocks, each sample with 5% of its pixels flipped."""
+    rng = np.random.default_rng(seed)
+    prototypes = np.kron(np.eye(k), np.ones((1, d // k)))
+    y = np.repeat(np.arange(k), n_per_cluster)
+    flips = rng.uniform(size=(len(y), d)) < 0.05
+    x = np.abs(prototypes[y] - flips).astype(np.float32)
+    order = rng.permutation(len(y))
+    return Dataset(x=x[order], y=y[order], name="separated")
+
+
+def test_well_separated_clusters_are_recovered(tmp_path):
+    data = _separated_clusters()
+    config = load_config(overrides={**TINY, "model.n_clusters": 3, "pretrain.method": "plain",
+                                    "pretrain.epochs": 30, "pretrain.batch_size": 32,
+                                    "train.epochs": 5, "train.batch_size": 32})
+    model = build_model(config, data.input_dim, seed=0)
+    init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
+    fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "last.weights.h5", verbose=0)
+    final = evaluate(model, data)
+    assert init["ae_gmm"]["acc"] > 0.95
+    assert final["acc"] > 0.95 and final["nmi"] > 0.85
+    assert np.isfinite(final["elbo"])
+
+
+def _train(run_dir, *extra):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    args = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), "--epochs", "2",
+            "--pretrain-epochs", "2", "--set", "pretrain.layer_epochs=1", "--set", "model.hidden_dims=[32,16]",
+            "--set", "pretrain.gmm_n_init=2", *extra]
+    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    result = _train(run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, result
+
+
+def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
+    run_dir, result = digits_run
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert last_line.startswith("final: acc ") and " nmi " in last_line and " ari " in last_line
+    for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS, rundir.MODEL_SPEC,
+                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_WEIGHTS}", f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_INFO}",
+                 "checkpoints/last.weights.h5"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
+    for key in ("acc", "nmi", "ari", "v_measure", "elbo", "wall_time_s", "seed", "versions"):
+        assert key in metrics, key
+    assert f"acc {metrics['acc']:.4f}" in last_line
+    assert [e["epoch"] for e in metrics["restarts"][0]["epochs"]] == [1, 2]
+    assert all("acc" in e for e in metrics["restarts"][0]["epochs"])
+    config = json.loads((run_dir / rundir.CONFIG_FILE).read_text())
+    assert config["data"]["name"] == "digits" and config["train"]["epochs"] == 2
+
+
+def test_saved_model_rebuilds_from_its_spec_alone(digits_run):
+    from vade_tf.data import load_dataset
+    from vade_tf.model import VaDE
+    from vade_tf.training import assign_clusters
+
+    run_dir, _ = digits_run
+    model = VaDE(**json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
+    model.build((None, 64))
+    model.load_weights(run_dir / rundir.MODEL_WEIGHTS)
+    data = load_dataset(load_config(run_dir / rundir.CONFIG_FILE).data)
+    from vade_tf.metrics import cluster_accuracy
+    metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
+    assert cluster_accuracy(data.y, assign_clusters(model, data.x)) == pytest.approx(metrics["acc"])
+
+
+def test_pretraining_cache_is_reused_only_for_the_same_config(digits_run, tmp_path):
+    run_dir, _ = digits_run
+    info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
+    stamp = info.stat().st_mtime_ns
+    again = _train(run_dir)
+    assert again.returncode == 0 and "pretraining reused" in again.stdout
+    assert info.stat().st_mtime_ns == stamp
+    changed = _train(run_dir, "--set", "pretrain.noise_rate=0.1")
+    assert changed.returncode == 0 and "pretraining reused" not in changed.stdout
+    # Another run can borrow the pretraining, but only when its config produced it.
+    borrowed = _train(tmp_path / "other", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
+                      "--set", "pretrain.noise_rate=0.1")
+    assert borrowed.returncode == 0 and "pretraining reused from" in borrowed.stdout
+    refused = _train(tmp_path / "third", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
+                     "--set", "pretrain.noise_rate=0.3")
+    assert refused.returncode == 2 and "pretrain.from_dir" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_restarts_keep_the_best_elbo_not_the_best_accuracy(tmp_path):
+    result = _train(tmp_path, "--set", "train.restarts=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / rundir.METRICS_FILE).read_text())
+    elbos = [r["final"]["elbo"] for r in metrics["restarts"]]
+    assert len(elbos) == 2 and metrics["best_restart"] == int(np.argmax(elbos))
+    assert metrics["elbo"] == max(elbos)
+    assert (tmp_path / "restart_1" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--set", "train.epohcs=3"], "did you mean 'epochs'"),
+    (["--set", "model.n_clusters=0"], "model.n_clusters"),
+    (["--config", "missing.json"], "not found"),
+    (["--set", "train.batch_size=5000"], "larger than the 1797 samples"),
+])
+def test_cli_rejects_bad_input_in_one_line(tmp_path, args, fragment):
+    result = _train(tmp_path, *args)
+    assert result.returncode == 2
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,259 @@
+"""Typed, validated configuration.
+
+A config is data: JSON with the sections ``data``, ``model``, ``pretrain``, ``train`` and a top-level
+``seed``. Every key has a default here, so a config file only states what differs. Loading rejects
+unknown keys (with a suggestion), wrong types and out-of-range values with a one-line
+:class:`ConfigError`, before any work is done.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+
+class ConfigError(ValueError):
+    """A config problem the user can fix; its message is one line naming the key and the fix."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # Which loader reads the data: "digits" (embedded in scikit-learn, no download) or "mnist".
+    name: str = "digits"
+    # Directory holding the dataset's native files (MNIST: the four IDX .gz files).
+    dir: Optional[str] = None
+    # "all" trains and evaluates on every sample (the authors' protocol); "train" / "test" pick a split.
+    split: str = "all"
+    # Download missing files when the dataset has a public origin (MNIST) and the network allows it.
+    download: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # K, the number of mixture components (the paper uses the number of classes).
+    n_clusters: int = 10
+    # J, the latent dimension (10 in the paper).
+    latent_dim: int = 10
+    # Encoder widths D-h1-h2-h3-J; the decoder mirrors them (the paper and DEC use 500-500-2000).
+    hidden_dims: tuple[int, ...] = (500, 500, 2000)
+    # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features.
+    likelihood: str = "bernoulli"
+    # L, Monte-Carlo samples of z per data point in the ELBO (1 in the paper).
+    mc_samples: int = 1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    # "stacked_denoising" (DEC: greedy layer-wise denoising AEs, then end-to-end fine-tuning),
+    # "denoising" (end-to-end with masking noise), "plain" (end-to-end, no noise) or "none".
+    method: str = "stacked_denoising"
+    # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising").
+    epochs: int = 50
+    # Epochs per greedy layer for "stacked_denoising".
+    layer_epochs: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    # Masking-noise rate on each layer's input during denoising pretraining (DEC uses 0.2).
+    noise_rate: float = 0.2
+    # GaussianMixture restarts on the latent means; the best likelihood wins.
+    gmm_n_init: int = 10
+    # Reuse the pretraining of another run directory (its fingerprint must match this config).
+    from_dir: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 100
+    learning_rate: float = 0.002
+    # Staircase decay: lr * lr_decay ** (epoch // lr_decay_epochs), never below lr_floor.
+    lr_decay: float = 0.9
+    lr_decay_epochs: int = 10
+    lr_floor: float = 0.0
+    # The authors' Adam epsilon; the Keras default of 1e-7 makes early VaDE steps jumpy.
+    adam_epsilon: float = 1e-4
+    # A separate Adam learning rate for pi, mu_c, log sigma_c^2 (the authors' code); None shares one.
+    mixture_learning_rate: Optional[float] = None
+    # The paper's protocol: this many independent initialisations, keep the best final ELBO.
+    restarts: int = 1
+    # XLA-compile the train step; several steps per host call keep Python out of the loop.
+    jit_compile: bool = True
+    steps_per_execution: int = 50
+    # Compute ACC/NMI/ARI after every epoch when labels exist (one encoder pass per epoch).
+    eval_every_epoch: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        """Deterministic JSON (sorted keys), so equal configs give equal files and fingerprints."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+_CHOICES = {
+    "data.name": ("digits", "mnist"),
+    "data.split": ("all", "train", "test"),
+    "model.likelihood": ("bernoulli", "gaussian"),
+    "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),
+}
+# (minimum, strict): value must be > minimum when strict, else >= minimum.
+_RANGES = {
+    "seed": (0, False),
+    "model.n_clusters": (1, False),
+    "model.latent_dim": (1, False),
+    "model.mc_samples": (1, False),
+    "pretrain.epochs": (0, False),
+    "pretrain.layer_epochs": (0, False),
+    "pretrain.batch_size": (1, False),
+    "pretrain.learning_rate": (0, True),
+    "pretrain.gmm_n_init": (1, False),
+    "train.epochs": (0, False),
+    "train.batch_size": (1, False),
+    "train.learning_rate": (0, True),
+    "train.lr_decay": (0, True),
+    "train.lr_decay_epochs": (1, False),
+    "train.lr_floor": (0, False),
+    "train.adam_epsilon": (0, True),
+    "train.mixture_learning_rate": (0, True),
+    "train.restarts": (1, False),
+    "train.steps_per_execution": (1, False),
+}
+
+
+def _coerce(path: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a dataclass field type; return it in the field's own type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(path, value, next(a for a in args if a is not type(None)))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list of integers, got {value!r}")
+        return tuple(_coerce(f"{path}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config field type {annotation!r} at {path}")
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a JSON object, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; allowed keys: {', '.join(names)}"
+        raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+    values = {}
+    for name in names:
+        if name not in raw:
+            continue
+        path = prefix + name
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = _build(hints[name], raw[name], path + ".")
+        else:
+            values[name] = _coerce(path, raw[name], hints[name])
+    return cls(**values)
+
+
+def _check_values(config: Config) -> None:
+    flat = {}
+    for section in ("data", "model", "pretrain", "train"):
+        for k, v in dataclasses.asdict(getattr(config, section)).items():
+            flat[f"{section}.{k}"] = v
+    flat["seed"] = config.seed
+    for path, allowed in _CHOICES.items():
+        if flat[path] not in allowed:
+            raise ConfigError(f"{path}: unknown value {flat[path]!r}; allowed: {', '.join(allowed)}")
+    for path, (minimum, strict) in _RANGES.items():
+        value = flat[path]
+        if value is None:
+            continue
+        if value < minimum or (strict and value == minimum):
+            bound = f"> {minimum}" if strict else f">= {minimum}"
+            raise ConfigError(f"{path}: got {value!r}, must be {bound}")
+    if not config.model.hidden_dims or min(config.model.hidden_dims) < 1:
+        raise ConfigError(f"model.hidden_dims: got {list(config.model.hidden_dims)!r}, "
+                          "must be a non-empty list of positive widths")
+    if not 0.0 <= config.pretrain.noise_rate < 1.0:
+        raise ConfigError(f"pretrain.noise_rate: got {config.pretrain.noise_rate!r}, must be in [0, 1)")
+    if config.train.lr_decay > 1.0:
+        raise ConfigError(f"train.lr_decay: got {config.train.lr_decay!r}, must be in (0, 1]")
+
+
+def config_from_dict(raw: dict) -> Config:
+    config = _build(Config, raw, "")
+    _check_values(config)
+    return config
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``section.key=value``; the value is JSON when it parses as JSON, else a plain string."""
+    if "=" not in text or not text.split("=", 1)[0].strip():
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. train.epochs=5")
+    key, value = (part.strip() for part in text.split("=", 1))
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
+    """Return a copy of ``raw`` with dotted keys set; validation happens afterwards, on the whole."""
+    raw = json.loads(json.dumps(raw))
+    for dotted, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {dotted}: '{part}' is not a section")
+            node = child
+        node[leaf] = value
+    return raw
+
+
+def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str, Any]] = None) -> Config:
+    """Read a JSON config (or the defaults when ``path`` is None), apply overrides, validate."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found; pass an existing --config path") from None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"config file {path} is not valid JSON: {e.msg} "
+                              f"at line {e.lineno} column {e.colno}") from None
+    return config_from_dict(apply_overrides(raw, overrides or {}))

@@ -1,0 +1,75 @@
+"""MNIST from the four original IDX files (gzip), the format LeCun distributes."""
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from vade_tf.data.dataset import DataError, Dataset
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+MNIST_ORIGIN = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+# IDX magic: two zero bytes, the element type (0x08 = uint8), then the number of dimensions.
+_UBYTE = 0x08
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX array (optionally gzip-compressed), checking its magic number and its size."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"{path} not found; pass the directory holding it with --data-dir") from None
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path} is corrupt or truncated ({e}); download it again") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _UBYTE:
+        raise DataError(f"{path} is not an unsigned-byte IDX file (bad magic number); "
+                        "check that it is an original MNIST file")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(f"{path} holds {len(raw)} bytes but its header promises {expected}; "
+                        "the file is truncated, download it again")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _fetch(directory: Path, filename: str, download: bool) -> Path:
+    path = directory / filename
+    if path.exists() or not download:
+        return path
+    import keras  # only needed for the download path
+
+    try:
+        keras.utils.get_file(filename, MNIST_ORIGIN + filename, cache_dir=str(directory.resolve()),
+                             cache_subdir=".")
+    except Exception as e:  # network errors come in many types; all mean the same to the user
+        raise DataError(f"{path} not found and download failed ({type(e).__name__}); "
+                        "put the MNIST IDX files there or pass --data-dir") from None
+    return path
+
+
+def load_mnist(config) -> Dataset:
+    """MNIST scaled to [0, 1]; split "all" joins train and test (70,000 images) as the paper does."""
+    if config.dir is None:
+        raise DataError("data.dir is not set for mnist; pass --data-dir DIR with the four IDX .gz files")
+    directory = Path(config.dir)
+    splits = ["train", "test"] if config.split == "all" else [config.split]
+    xs, ys = [], []
+    for split in splits:
+        image_file, label_file = (_fetch(directory, f, config.download) for f in MNIST_FILES[split])
+        images, labels = read_idx(image_file), read_idx(label_file)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataError(f"{image_file.name} has {len(images)} images but {label_file.name} has "
+                            f"{len(labels)} labels; the pair must match")
+        xs.append(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+        ys.append(labels.astype(np.int64))
+    return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="mnist")

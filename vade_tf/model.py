@@ -1,0 +1,153 @@
+"""VaDE as a Keras 3 model: encoder, decoder and a Gaussian-mixture prior trained on the ELBO."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vade_tf import elbo
+from vade_tf.networks import Decoder, Encoder
+
+
+class VaDE(keras.Model):
+    """Variational Deep Embedding (Jiang et al., IJCAI 2017).
+
+    Generative model: c ~ Cat(pi), z ~ N(mu_c, diag sigma_c^2), x ~ p(x | f(z)). The mixture
+    parameters are Keras weights kept valid by construction: pi = softmax(pi_logits),
+    sigma_c^2 = exp(log_vars). ``train_step`` maximises the ELBO of Eq. 12; ``call`` returns the
+    deterministic cluster posterior p(c | z = E[z|x]) used for assignment.
+    """
+
+    def __init__(self, input_dim: int, n_clusters: int, latent_dim: int = 10,
+                 hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
+                 mc_samples: int = 1, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
+                            ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, received {value!r}")
+        self.input_dim, self.n_clusters, self.latent_dim = int(input_dim), int(n_clusters), int(latent_dim)
+        self.hidden_dims, self.likelihood = [int(h) for h in hidden_dims], likelihood
+        self.mc_samples, self.seed = int(mc_samples), int(seed)
+        self.encoder = Encoder(self.hidden_dims, self.latent_dim, name="encoder")
+        self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, name="decoder")
+        self.pi_logits = self.add_weight(shape=(self.n_clusters,), initializer="zeros", name="pi_logits")
+        self.means = self.add_weight(shape=(self.n_clusters, self.latent_dim),
+                                     initializer=keras.initializers.RandomNormal(seed=self.seed),
+                                     name="means")
+        self.log_vars = self.add_weight(shape=(self.n_clusters, self.latent_dim), initializer="zeros",
+                                        name="log_vars")
+        self.noise = keras.random.SeedGenerator(self.seed, name="noise")
+        self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
+
+    # ----------------------------------------------------------------------------- the model
+    @property
+    def mixture_variables(self) -> list:
+        return [self.pi_logits, self.means, self.log_vars]
+
+    @property
+    def network_variables(self) -> list:
+        return self.encoder.trainable_variables + self.decoder.trainable_variables
+
+    def prior(self):
+        """p(z) as a TFP ``MixtureSameFamily`` of ``MultivariateNormalDiag`` components."""
+        return elbo.mixture_prior(self.pi_logits, self.means, self.log_vars)
+
+    def set_mixture(self, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> None:
+        """Set pi, mu_c, sigma_c^2 (e.g. from a fitted GaussianMixture) through their log-space weights."""
+        self.pi_logits.assign(np.log(np.asarray(weights, np.float64)).astype(np.float32))
+        self.means.assign(np.asarray(means, np.float32))
+        self.log_vars.assign(np.log(np.asarray(variances, np.float64)).astype(np.float32))
+
+    def build(self, input_shape):
+        self.encoder.build(input_shape)
+        self.decoder.build((None, self.latent_dim))
+        super().build(input_shape)
+
+    def call(self, x):
+        """Cluster probabilities gamma = p(c | z = z_mean) [B, K], deterministic."""
+        z_mean, _ = self.encoder(x)
+        return tf.exp(elbo.cluster_log_posterior(self.prior(), z_mean))
+
+    def elbo_terms(self, x) -> dict:
+        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps."""
+        z_mean, z_log_var = self.encoder(x)                                            # [B, J]
+        eps = keras.random.normal((self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
+                                  seed=self.noise)                                       # [L, B, J]
+        z = z_mean + tf.exp(0.5 * z_log_var) * eps
+        x_params = self.decoder(z)                                                       # [L, B, D']
+        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood)
+
+    # ----------------------------------------------------------------------------- training
+    def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
+                **kwargs):
+        """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam)."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.mixture_optimizer = mixture_optimizer
+        if mixture_optimizer is not None:
+            if not self.built:
+                raise ValueError("build the model (call it on a batch) before compiling with a "
+                                 "mixture_optimizer, so both optimizers know their variables")
+            self.optimizer.build(self.network_variables)
+            mixture_optimizer.build(self.mixture_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def _update_trackers(self, terms: dict) -> dict:
+        means = {name: tf.reduce_mean(value) for name, value in terms.items()}
+        means["reconstruction"] = -means["reconstruction"]  # reported as a loss: -E log p(x|z)
+        means["loss"] = -means["elbo"]
+        for name, tracker in self.trackers.items():
+            tracker.update_state(means[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @staticmethod
+    def _features(data):
+        return data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
+
+    def train_step(self, data):
+        x = self._features(data)
+        with tf.GradientTape() as tape:
+            terms = self.elbo_terms(x)
+            loss = -tf.reduce_mean(terms["elbo"])
+        if self.mixture_optimizer is None:
+            variables = self.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        else:
+            network, mixture = self.network_variables, self.mixture_variables
+            grads = tape.gradient(loss, network + mixture)
+            self.optimizer.apply_gradients(zip(grads[:len(network)], network))
+            self.mixture_optimizer.apply_gradients(zip(grads[len(network):], mixture))
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        return self._update_trackers(self.elbo_terms(self._features(data)))
+
+    def get_config(self):
+        return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
+                "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
+                "mc_samples": self.mc_samples, "seed": self.seed}
+
+
+class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr * decay ** floor(epoch / decay_epochs), floored at ``floor`` (the paper's step schedule)."""
+
+    def __init__(self, initial: float, decay: float, decay_epochs: int, steps_per_epoch: int,
+                 floor: float = 0.0):
+        self.initial, self.decay, self.decay_epochs = float(initial), float(decay), int(decay_epochs)
+        self.steps_per_epoch, self.floor = int(steps_per_epoch), float(floor)
+
+    def __call__(self, step):
+        epoch = tf.math.floordiv(tf.cast(step, tf.int64), self.steps_per_epoch)
+        exponent = tf.cast(tf.math.floordiv(epoch, self.decay_epochs), tf.float32)
+        return tf.maximum(self.initial * tf.pow(self.decay, exponent), self.floor)
+
+    def get_config(self):
+        return {"initial": self.initial, "decay": self.decay, "decay_epochs": self.decay_epochs,
+                "steps_per_epoch": self.steps_per_epoch, "floor": self.floor}

@@ -1,0 +1,114 @@
+"""Autoencoder pretraining of f and g, then a GMM on the latent means to initialise the prior.
+
+The paper pretrains with a stacked autoencoder and fits a GMM on the latent; the authors never
+released that code, and weak pretraining is why most reimplementations stall at 57-81% on MNIST.
+The default here is DEC's recipe: greedy layer-wise denoising autoencoders (masking noise on each
+layer's input), then end-to-end fine-tuning, then a diagonal GaussianMixture with several inits.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.mixture import GaussianMixture
+
+from vade_tf import elbo
+from vade_tf.data.pipeline import inference_dataset, training_dataset
+from vade_tf.model import VaDE
+
+ENCODE_BATCH = 2048
+
+
+def _reconstruction_loss(likelihood: str, output_dim: int):
+    """Negative log p(x | x_params): cross-entropy for Bernoulli, unit-variance squared error for Gaussian."""
+    def loss(x, x_params):
+        if likelihood == "bernoulli":
+            return -elbo.reconstruction_log_prob(x, x_params, likelihood)
+        return 0.5 * tf.reduce_sum(tf.square(x - x_params[..., :output_dim]), -1)
+    return loss
+
+
+def _squared_error(x, x_hat):
+    return 0.5 * tf.reduce_sum(tf.square(x - x_hat), -1)
+
+
+def _fit(autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float, config,
+         seed: int, tag: str, verbose: int) -> list[float]:
+    batch_size = min(config.batch_size, len(x))
+    autoencoder.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+                        jit_compile=True, steps_per_execution=min(50, len(x) // batch_size))
+    data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
+    if verbose:
+        print(f"pretraining {tag}: {epochs} epochs")
+    history = autoencoder.fit(data, epochs=epochs, verbose=2 if verbose else 0)
+    return [float(v) for v in history.history.get("loss", [])]
+
+
+def _layer_pairs(model: VaDE) -> list[tuple[keras.layers.Layer, keras.layers.Layer]]:
+    """(encoder layer k, its mirror decoder layer), outermost first: (D->h1, h1->D'), ..., (h->J, J->h)."""
+    encoder_layers = model.encoder.hidden + [model.encoder.mean]
+    decoder_layers = model.decoder.hidden + [model.decoder.out]
+    return list(zip(encoder_layers, reversed(decoder_layers)))
+
+
+def _encode_layer(layer: keras.layers.Layer, h: np.ndarray) -> np.ndarray:
+    apply = tf.function(layer, jit_compile=True)
+    return np.concatenate([apply(batch).numpy() for batch in inference_dataset(h, ENCODE_BATCH)])
+
+
+def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0) -> dict:
+    """Greedy layer-wise denoising autoencoders, each reconstructing its clean input from a masked copy."""
+    losses = {}
+    h = x
+    for k, (encode, decode) in enumerate(_layer_pairs(model)):
+        inputs = keras.Input((h.shape[1],))
+        outputs = decode(encode(inputs))
+        loss = (_reconstruction_loss(model.likelihood, model.input_dim) if k == 0 else _squared_error)
+        losses[f"layer_{k}"] = _fit(keras.Model(inputs, outputs), h, loss, config.layer_epochs,
+                                    config.noise_rate, config, seed + k, f"layer {k}", verbose)
+        h = _encode_layer(encode, h)
+    return losses
+
+
+def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rate: float,
+                        verbose: int = 0) -> list[float]:
+    """Train encoder mean -> decoder as one autoencoder on the reconstruction loss."""
+    inputs = keras.Input((model.input_dim,))
+    h = inputs
+    for layer in model.encoder.hidden:  # the mean path only: the log-variance head has no AE role
+        h = layer(h)
+    autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(h)))
+    loss = _reconstruction_loss(model.likelihood, model.input_dim)
+    return _fit(autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose)
+
+
+def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:
+    """E[z|x] for every sample, in batches (bounded memory)."""
+    encode = tf.function(lambda b: model.encoder(b)[0], jit_compile=True)
+    return np.concatenate([encode(batch).numpy() for batch in inference_dataset(x, ENCODE_BATCH)])
+
+
+def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int) -> GaussianMixture:
+    """A diagonal GaussianMixture on the latent means; the best of ``n_init`` seeded EM runs."""
+    gmm = GaussianMixture(n_components=n_clusters, covariance_type="diag", n_init=n_init,
+                          random_state=seed, reg_covar=1e-6, max_iter=300)
+    return gmm.fit(z.astype(np.float64))
+
+
+def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0) -> dict:
+    """Run the configured pretraining, then set pi, mu_c, sigma_c^2 from a GMM on the latent means.
+
+    Returns the loss curves and the GMM's hard assignment of every sample (the AE+GMM baseline).
+    """
+    history: dict = {}
+    if config.method == "stacked_denoising":
+        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose)
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose)
+    elif config.method in ("denoising", "plain"):
+        noise = config.noise_rate if config.method == "denoising" else 0.0
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose)
+    z = encode_means(model, x)
+    gmm = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed)
+    model.set_mixture(gmm.weights_, gmm.means_, gmm.covariances_)
+    history["gmm_assignments"] = gmm.predict(z.astype(np.float64))
+    return history

@@ -1,0 +1,55 @@
+"""The run directory: its layout, atomic writes, and the fingerprint that guards cached pretraining."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+MODEL_WEIGHTS = "model.weights.h5"
+MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
+PRETRAIN_DIR = "pretrain"
+PRETRAIN_WEIGHTS = "init.weights.h5"
+PRETRAIN_INFO = "init.json"
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write JSON through a temporary file and a rename, so a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def library_versions() -> dict:
+    import keras
+    import numpy
+    import scipy
+    import sklearn
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    import vade_tf
+
+    return {"python": platform.python_version(), "vade_tf": vade_tf.__version__,
+            "tensorflow": tf.__version__, "tensorflow_probability": tfp.__version__,
+            "keras": keras.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "scikit_learn": sklearn.__version__}
+
+
+def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
+    """Everything that determines the pretrained weights and the GMM: reuse only on an exact match."""
+    return {"data": config.to_dict()["data"], "input_dim": input_dim, "seed": seed,
+            "model": {k: v for k, v in config.to_dict()["model"].items() if k != "mc_samples"},
+            "pretrain": {k: v for k, v in config.to_dict()["pretrain"].items() if k != "from_dir"}}
+
+
+def fingerprint_digest(fingerprint: dict) -> str:
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]

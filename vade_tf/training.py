@@ -1,0 +1,188 @@
+"""train_and_evaluate(config, run_dir): data -> pretraining -> VaDE training -> metrics, in one call."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+
+from vade_tf import rundir
+from vade_tf.config import Config, ConfigError
+from vade_tf.data import Dataset, DataError, load_dataset
+from vade_tf.data.pipeline import training_dataset
+from vade_tf.metrics import clustering_scores
+from vade_tf.model import StaircaseDecay, VaDE
+from vade_tf.pretrain import pretrain
+
+PREDICT_BATCH = 2048
+
+
+def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
+    m = config.model
+    model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
+                 hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed)
+    model.build((None, input_dim))
+    return model
+
+
+def assign_clusters(model: VaDE, x: np.ndarray) -> np.ndarray:
+    """argmax_c p(c | z = E[z|x]): deterministic assignment for evaluation."""
+    return np.argmax(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), axis=1)
+
+
+class ClusteringMetrics(keras.callbacks.Callback):
+    """Adds ACC/NMI/ARI/V-measure on all samples to each epoch's logs (one encoder pass per epoch)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, verbose: int = 1):
+        super().__init__()
+        self.x, self.y, self.verbose = x, y, verbose
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = clustering_scores(self.y, assign_clusters(self.model, self.x))
+        if logs is not None:
+            logs.update(scores)
+        if self.verbose:
+            print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} "
+                  f"acc {scores['acc']:.4f} nmi {scores['nmi']:.4f} ari {scores['ari']:.4f}", flush=True)
+
+
+class EpochHistory(keras.callbacks.Callback):
+    """Keeps every epoch's logs (losses and metrics) as plain floats for metrics.json."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr = self.model.optimizer.learning_rate
+        self.epochs.append({"epoch": epoch + 1, "learning_rate": float(np.asarray(lr)),
+                            **{k: float(v) for k, v in (logs or {}).items()}})
+
+
+def _load_cached_pretraining(model: VaDE, cache: Path, digest: str) -> Optional[dict]:
+    info_path = cache / rundir.PRETRAIN_INFO
+    if not info_path.exists():
+        return None
+    info = json.loads(info_path.read_text())
+    if info.get("digest") != digest:
+        return None
+    model.load_weights(cache / rundir.PRETRAIN_WEIGHTS)
+    return info
+
+
+def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int) -> dict:
+    """Pretrain and GMM-initialise ``model``, reusing ``cache`` (or pretrain.from_dir) on a fingerprint match."""
+    fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
+    digest = rundir.fingerprint_digest(fingerprint)
+    if config.pretrain.from_dir is not None:
+        source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR
+        info = _load_cached_pretraining(model, source, digest)
+        if info is None:
+            raise ConfigError(f"pretrain.from_dir: {source} holds no pretraining made with this config "
+                              "(data, model, pretrain and seed must match); remove the key to pretrain anew")
+        if verbose:
+            print(f"pretraining reused from {source}")
+        return info
+    info = _load_cached_pretraining(model, cache, digest)
+    if info is not None:
+        if verbose:
+            print(f"pretraining reused from {cache}")
+        return info
+    start = time.perf_counter()
+    history = pretrain(model, data.x, config.pretrain, seed, verbose)
+    assignments = history.pop("gmm_assignments")
+    info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
+            "wall_time_s": time.perf_counter() - start}
+    if data.y is not None:
+        info["ae_gmm"] = clustering_scores(data.y, assignments)
+        info["vade_init"] = clustering_scores(data.y, assign_clusters(model, data.x))
+        if verbose:
+            print(f"AE+GMM initialisation: acc {info['ae_gmm']['acc']:.4f} nmi {info['ae_gmm']['nmi']:.4f}")
+    cache.mkdir(parents=True, exist_ok=True)
+    model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
+    rundir.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
+    return info
+
+
+def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
+             checkpoint: Path, verbose: int) -> list[dict]:
+    """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history."""
+    t = config.train
+    batch_size = min(t.batch_size, len(data.x))
+    steps_per_epoch = len(data.x) // batch_size
+    schedule = StaircaseDecay(t.learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch, t.lr_floor)
+    mixture_optimizer = None
+    if t.mixture_learning_rate is not None:
+        mixture_optimizer = keras.optimizers.Adam(
+            StaircaseDecay(t.mixture_learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch,
+                           t.lr_floor), epsilon=t.adam_epsilon)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
+                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
+                  steps_per_execution=min(t.steps_per_execution, steps_per_epoch))
+    history = EpochHistory()
+    callbacks = []
+    if data.y is not None and t.eval_every_epoch:
+        callbacks.append(ClusteringMetrics(data.x, data.y, verbose))
+    callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
+                  keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True)]
+    model.fit(training_dataset(data.x, batch_size, seed), epochs=t.epochs, callbacks=callbacks,
+              verbose=2 if verbose else 0)
+    return history.epochs
+
+
+def evaluate(model: VaDE, data: Dataset) -> dict:
+    """Mean ELBO terms over all samples and, with labels, the clustering scores."""
+    terms = model.evaluate(training_dataset(data.x, PREDICT_BATCH, seed=0), verbose=0, return_dict=True)
+    result = {"elbo": float(terms["elbo"]), "reconstruction": float(terms["reconstruction"]),
+              "kl_z": float(terms["kl_z"]), "kl_c": float(terms["kl_c"])}
+    if data.y is not None:
+        result.update(clustering_scores(data.y, assign_clusters(model, data.x)))
+    return result
+
+
+def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1) -> dict:
+    """Train VaDE as ``config`` says, write every artefact into ``run_dir``, return the final metrics.
+
+    With ``train.restarts`` = N, N initialisations (seeds seed..seed+N-1) are each pretrained and
+    trained, and the one with the best final ELBO is kept: the paper's protocol, never by accuracy.
+    """
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    keras.utils.set_random_seed(config.seed)
+    data = load_dataset(config.data)
+    data.check_likelihood(config.model.likelihood)
+    if config.train.batch_size > len(data.x):
+        raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
+                          f"{len(data.x)} samples of {data.name}; lower it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
+
+    restarts = []
+    best: Optional[dict] = None
+    for r in range(config.train.restarts):
+        seed = config.seed + r
+        keras.utils.set_random_seed(seed)
+        restart_dir = run_dir / (f"restart_{r}" if config.train.restarts > 1 else ".")
+        model = build_model(config, data.input_dim, seed)
+        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose)
+        epochs = fit_vade(model, data, config, seed, run_dir / "logs" / f"restart_{r}",
+                          restart_dir / "checkpoints" / "last.weights.h5", verbose)
+        final = evaluate(model, data)
+        record = {"restart": r, "seed": seed, "final": final, "epochs": epochs,
+                  "init": {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}}
+        restarts.append(record)
+        if best is None or final["elbo"] > best["final"]["elbo"]:
+            model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
+            rundir.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
+            best = record
+        if verbose and config.train.restarts > 1:
+            print(f"restart {r}: elbo {final['elbo']:.3f}")
+
+    metrics = {**best["final"], "best_restart": best["restart"], "seed": config.seed,
+               "n_samples": int(len(data.x)), "wall_time_s": time.perf_counter() - start,
+               "versions": rundir.library_versions(), "restarts": restarts}
+    rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)
+    return metrics
