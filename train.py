@@ -26,7 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from vade_tf.config import ConfigError, load_config, parse_override
-    from vade_tf.data import DataError
+    from vade_tf.data import DataError, check_dataset, load_dataset
 
     try:
         overrides = dict(parse_override(item) for item in args.set)
@@ -35,9 +35,12 @@ def main(argv=None) -> int:
             if value is not None:
                 overrides[key] = value
         config = load_config(args.config, overrides)
+        data = load_dataset(config.data)
+        check_dataset(data, config)
         from vade_tf.training import train_and_evaluate  # imports TensorFlow: after the cheap checks
 
-        metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1)
+        metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
+                                     command=" ".join(["python"] + sys.argv), data=data)
     except (ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ class Encoder(keras.layers.Layer):
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, received {latent_dim!r}")
         self.latent_dim = int(latent_dim)
-        self.hidden = [keras.layers.Dense(w, activation="relu", name=f"hidden_{i}")
+        self.hidden = [keras.layers.Dense(w, activation="relu", name=f"{self.name}_hidden_{i}")
                        for i, w in enumerate(self.hidden_dims)]
         self.mean = keras.layers.Dense(self.latent_dim, name="z_mean")
         # Starts at log sigma~^2 = 0 with zero weights, so the first samples are not wildly noisy.
@@ -59,7 +59,7 @@ class Decoder(keras.layers.Layer):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
         self.output_dim = int(output_dim)
         self.likelihood = likelihood
-        self.hidden = [keras.layers.Dense(w, activation="relu", name=f"hidden_{i}")
+        self.hidden = [keras.layers.Dense(w, activation="relu", name=f"{self.name}_hidden_{i}")
                        for i, w in enumerate(self.hidden_dims)]
         width = self.output_dim * (2 if likelihood == "gaussian" else 1)
         self.out = keras.layers.Dense(width, name="x_params")

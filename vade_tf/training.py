@@ -11,7 +11,7 @@ import numpy as np
 
 from vade_tf import rundir
 from vade_tf.config import Config, ConfigError
-from vade_tf.data import Dataset, DataError, load_dataset
+from vade_tf.data import Dataset, check_dataset, load_dataset
 from vade_tf.data.pipeline import training_dataset
 from vade_tf.metrics import clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
@@ -143,8 +143,12 @@ def evaluate(model: VaDE, data: Dataset) -> dict:
     return result
 
 
-def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1) -> dict:
+def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
+                       command: Optional[str] = None, data: Optional[Dataset] = None) -> dict:
     """Train VaDE as ``config`` says, write every artefact into ``run_dir``, return the final metrics.
+
+    ``data`` skips loading when the caller already holds the dataset (the CLI checks it before
+    importing TensorFlow, so input errors come back fast and clean).
 
     With ``train.restarts`` = N, N initialisations (seeds seed..seed+N-1) are each pretrained and
     trained, and the one with the best final ELBO is kept: the paper's protocol, never by accuracy.
@@ -152,11 +156,9 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1) ->
     start = time.perf_counter()
     run_dir = Path(run_dir)
     keras.utils.set_random_seed(config.seed)
-    data = load_dataset(config.data)
-    data.check_likelihood(config.model.likelihood)
-    if config.train.batch_size > len(data.x):
-        raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
-                          f"{len(data.x)} samples of {data.name}; lower it")
+    if data is None:
+        data = load_dataset(config.data)
+    check_dataset(data, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
 
@@ -181,7 +183,7 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1) ->
         if verbose and config.train.restarts > 1:
             print(f"restart {r}: elbo {final['elbo']:.3f}")
 
-    metrics = {**best["final"], "best_restart": best["restart"], "seed": config.seed,
+    metrics = {**best["final"], "best_restart": best["restart"], "seed": config.seed, "command": command,
                "n_samples": int(len(data.x)), "wall_time_s": time.perf_counter() - start,
                "versions": rundir.library_versions(), "restarts": restarts}
     rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)

@@ -30,6 +30,16 @@ class Dataset:
                             "bernoulli likelihood needs [0, 1]; rescale or set model.likelihood=gaussian")
 
 
+def check_dataset(data: Dataset, config) -> None:
+    """Fail before any work when the data cannot serve this (full) Config."""
+    from vade_tf.config import ConfigError
+
+    data.check_likelihood(config.model.likelihood)
+    if config.train.batch_size > len(data.x):
+        raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
+                          f"{len(data.x)} samples of {data.name}; lower it")
+
+
 def load_dataset(config) -> Dataset:
     """Load the dataset that ``config`` (a DataConfig) names, restricted to its split."""
     from vade_tf.data import digits, idx
