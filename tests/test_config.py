@@ -20,6 +20,10 @@ def test_shipped_configs_load(path):
     assert config.train.batch_size == 100 and config.train.learning_rate == 0.002  # the paper's
 
 
+def test_digits_config_states_the_defaults_that_train_py_uses_without_one():
+    assert load_config(Path(__file__).parent.parent / "configs" / "digits.json") == Config()
+
+
 def test_mnist_config_carries_the_papers_hyperparameters():
     config = load_config(Path(__file__).parent.parent / "configs" / "mnist.json")
     assert (config.data.name, config.model.n_clusters, config.model.latent_dim) == ("mnist", 10, 10)

@@ -52,10 +52,10 @@ class PretrainConfig:
     # "denoising" (end-to-end with masking noise), "plain" (end-to-end, no noise) or "none".
     method: str = "stacked_denoising"
     # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising").
-    epochs: int = 50
+    epochs: int = 100
     # Epochs per greedy layer for "stacked_denoising".
-    layer_epochs: int = 10
-    batch_size: int = 256
+    layer_epochs: int = 20
+    batch_size: int = 64
     learning_rate: float = 1e-3
     # Masking-noise rate on each layer's input during denoising pretraining (DEC uses 0.2).
     noise_rate: float = 0.2

@@ -13,6 +13,15 @@ def _check_widths(name: str, widths: Sequence[int]) -> list[int]:
     return widths
 
 
+def _build_stack(layers, input_shape) -> tuple:
+    """Build Dense layers applied in sequence; return the shape that comes out of the last."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        layer.build(shape)
+        shape = shape[:-1] + (layer.units,)
+    return shape
+
+
 class Encoder(keras.layers.Layer):
     """x -> (mean, log-variance) of q(z|x); the last hidden layer feeds two linear heads."""
 
@@ -29,10 +38,7 @@ class Encoder(keras.layers.Layer):
         self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", name="z_log_var")
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.hidden:
-            layer.build(shape)
-            shape = shape[:-1] + (layer.units,)
+        shape = _build_stack(self.hidden, input_shape)
         self.mean.build(shape)
         self.log_var.build(shape)
 
@@ -65,11 +71,7 @@ class Decoder(keras.layers.Layer):
         self.out = keras.layers.Dense(width, name="x_params")
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        for layer in self.hidden:
-            layer.build(shape)
-            shape = shape[:-1] + (layer.units,)
-        self.out.build(shape)
+        _build_stack(self.hidden + [self.out], input_shape)
 
     def call(self, z):
         for layer in self.hidden:

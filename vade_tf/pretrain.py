@@ -40,7 +40,7 @@ def _fit(autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate:
     data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    history = autoencoder.fit(data, epochs=epochs, verbose=2 if verbose else 0)
+    history = autoencoder.fit(data, epochs=epochs, shuffle=False, verbose=2 if verbose else 0)
     return [float(v) for v in history.history.get("loss", [])]
 
 

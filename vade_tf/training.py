@@ -129,7 +129,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
                   keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True)]
     model.fit(training_dataset(data.x, batch_size, seed), epochs=t.epochs, callbacks=callbacks,
-              verbose=2 if verbose else 0)
+              shuffle=False, verbose=2 if verbose else 0)
     return history.epochs
 
 
