@@ -11,7 +11,10 @@ B, J, K, D, L = 5, 3, 4, 7, 2  # a different size on every axis, so a swapped on
 
 def _random_problem(dtype, likelihood, seed=0):
     rng = np.random.default_rng(seed)
-    cast = lambda a: np.asarray(a, dtype=dtype)
+
+    def cast(a):
+        return np.asarray(a, dtype=dtype)
+
     p = {
         "x": cast(rng.uniform(size=(B, D)) if likelihood == "bernoulli" else rng.normal(size=(B, D))),
         "z_mean": cast(rng.normal(size=(B, J))),

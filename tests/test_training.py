@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from vade_tf import rundir
-from vade_tf.config import ConfigError, load_config
-from vade_tf.data import Dataset
-from vade_tf.training import build_model, fit_vade, initialise, evaluate
+from vade_tf.config import load_config
+from vade_tf.data import Dataset, load_dataset
+from vade_tf.metrics import cluster_accuracy
+from vade_tf.model import VaDE
+from vade_tf.training import assign_clusters, build_model, evaluate, fit_vade, initialise
 
 ROOT = Path(__file__).parent.parent
 TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
@@ -45,8 +47,8 @@ def test_well_separated_clusters_are_recovered(tmp_path):
 def _train(run_dir, *extra):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     args = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), "--epochs", "2",
-            "--pretrain-epochs", "2", "--set", "pretrain.layer_epochs=1", "--set", "model.hidden_dims=[32,16]",
-            "--set", "pretrain.gmm_n_init=2", *extra]
+            "--pretrain-epochs", "2", "--set", "pretrain.layer_epochs=1",
+            "--set", "model.hidden_dims=[32,16]", "--set", "pretrain.gmm_n_init=2", *extra]
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
 
 
@@ -63,8 +65,8 @@ def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
     last_line = result.stdout.strip().splitlines()[-1]
     assert last_line.startswith("final: acc ") and " nmi " in last_line and " ari " in last_line
     for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS, rundir.MODEL_SPEC,
-                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_WEIGHTS}", f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_INFO}",
-                 "checkpoints/last.weights.h5"):
+                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_WEIGHTS}",
+                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_INFO}", "checkpoints/last.weights.h5"):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
@@ -78,16 +80,12 @@ def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
 
 
 def test_saved_model_rebuilds_from_its_spec_alone(digits_run):
-    from vade_tf.data import load_dataset
-    from vade_tf.model import VaDE
-    from vade_tf.training import assign_clusters
-
+    """model.json + model.weights.h5 reproduce the reported ACC without the training code."""
     run_dir, _ = digits_run
     model = VaDE(**json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
     model.build((None, 64))
     model.load_weights(run_dir / rundir.MODEL_WEIGHTS)
     data = load_dataset(load_config(run_dir / rundir.CONFIG_FILE).data)
-    from vade_tf.metrics import cluster_accuracy
     metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
     assert cluster_accuracy(data.y, assign_clusters(model, data.x)) == pytest.approx(metrics["acc"])
 

@@ -12,7 +12,7 @@ import numpy as np
 from vade_tf import rundir
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
-from vade_tf.data.pipeline import training_dataset
+from vade_tf.data.pipeline import inference_dataset, training_dataset
 from vade_tf.metrics import clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
 from vade_tf.pretrain import pretrain
@@ -55,10 +55,13 @@ class EpochHistory(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.epochs: list[dict] = []
+        self.learning_rate = float("nan")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.learning_rate = float(np.asarray(self.model.optimizer.learning_rate))  # this epoch's
 
     def on_epoch_end(self, epoch, logs=None):
-        lr = self.model.optimizer.learning_rate
-        self.epochs.append({"epoch": epoch + 1, "learning_rate": float(np.asarray(lr)),
+        self.epochs.append({"epoch": epoch + 1, "learning_rate": self.learning_rate,
                             **{k: float(v) for k, v in (logs or {}).items()}})
 
 
@@ -74,7 +77,11 @@ def _load_cached_pretraining(model: VaDE, cache: Path, digest: str) -> Optional[
 
 
 def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int) -> dict:
-    """Pretrain and GMM-initialise ``model``, reusing ``cache`` (or pretrain.from_dir) on a fingerprint match."""
+    """Pretrain and GMM-initialise ``model``, or reuse ``cache`` (or pretrain.from_dir) when it matches.
+
+    The cache holds the weights and ``init.json`` with the fingerprint of everything that produced
+    them (data, model, pretrain config, seed); any difference means pretraining anew.
+    """
     fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
     digest = rundir.fingerprint_digest(fingerprint)
     if config.pretrain.from_dir is not None:
@@ -135,7 +142,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
 def evaluate(model: VaDE, data: Dataset) -> dict:
     """Mean ELBO terms over all samples and, with labels, the clustering scores."""
-    terms = model.evaluate(training_dataset(data.x, PREDICT_BATCH, seed=0), verbose=0, return_dict=True)
+    terms = model.evaluate(inference_dataset(data.x, PREDICT_BATCH), verbose=0, return_dict=True)
     result = {"elbo": float(terms["elbo"]), "reconstruction": float(terms["reconstruction"]),
               "kl_z": float(terms["kl_z"]), "kl_c": float(terms["kl_c"])}
     if data.y is not None:
