@@ -13,7 +13,14 @@ from vade_tf.config import load_config
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
-from vade_tf.training import assign_clusters, build_model, evaluate, fit_vade, initialise
+from vade_tf.training import (
+    assign_clusters,
+    build_model,
+    evaluate,
+    fit_vade,
+    initialise,
+    learning_rate_schedules,
+)
 
 ROOT = Path(__file__).parent.parent
 TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
@@ -42,6 +49,17 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     assert init["ae_gmm"]["acc"] > 0.95
     assert final["acc"] > 0.95 and final["nmi"] > 0.85
     assert np.isfinite(final["elbo"])
+
+
+def test_mixture_schedule_is_the_network_schedule_scaled():
+    config = load_config(overrides={"train.learning_rate": 0.002, "train.lr_decay": 0.5,
+                                    "train.lr_decay_epochs": 1, "train.lr_floor": 0.0004,
+                                    "train.mixture_learning_rate": 0.0002})
+    network, mixture = learning_rate_schedules(config.train, steps_per_epoch=5)
+    for step in (0, 5, 10, 15, 100):  # before, during and after the floor
+        assert float(mixture(step)) == pytest.approx(0.1 * float(network(step)))
+    assert float(mixture(100)) == pytest.approx(0.00004)  # the floor, scaled: never lifted to 0.0004
+    assert learning_rate_schedules(load_config().train, 5)[1] is None
 
 
 def _train(run_dir, *extra):

@@ -114,18 +114,27 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     return info
 
 
+def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Optional[StaircaseDecay]]:
+    """The network's staircase schedule and, with ``mixture_learning_rate``, the mixture's: the same
+    staircase scaled by mixture_learning_rate / learning_rate, so the floor never lifts it above its start."""
+    network = StaircaseDecay(t.learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch, t.lr_floor)
+    if t.mixture_learning_rate is None:
+        return network, None
+    scale = t.mixture_learning_rate / t.learning_rate
+    return network, StaircaseDecay(t.mixture_learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch,
+                                   t.lr_floor * scale)
+
+
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint: Path, verbose: int) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history."""
     t = config.train
     batch_size = min(t.batch_size, len(data.x))
     steps_per_epoch = len(data.x) // batch_size
-    schedule = StaircaseDecay(t.learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch, t.lr_floor)
+    schedule, mixture_schedule = learning_rate_schedules(t, steps_per_epoch)
     mixture_optimizer = None
-    if t.mixture_learning_rate is not None:
-        mixture_optimizer = keras.optimizers.Adam(
-            StaircaseDecay(t.mixture_learning_rate, t.lr_decay, t.lr_decay_epochs, steps_per_epoch,
-                           t.lr_floor), epsilon=t.adam_epsilon)
+    if mixture_schedule is not None:
+        mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
     model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
                   mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
                   steps_per_execution=min(t.steps_per_execution, steps_per_epoch))
