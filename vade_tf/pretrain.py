@@ -5,8 +5,9 @@ released that code, and weak pretraining is why most reimplementations stall at 
 The default here is DEC's recipe: greedy layer-wise denoising autoencoders (masking noise on each
 layer's input), then end-to-end fine-tuning, then a GaussianMixture with several inits
 (diagonal, or full with its diagonals kept: ``pretrain.gmm_covariance``).
-At the short schedules a 2-core CPU affords, plain end-to-end pretraining measured better on MNIST
-(results/pretraining-mnist.json); ``pretrain.method`` chooses.
+At the short schedules a 2-core CPU affords, plain end-to-end pretraining followed by a full-covariance
+GMM measured best on MNIST (results/pretraining-mnist.json, results/init-mnist.json), and is what
+configs/mnist.json uses; ``pretrain.method`` and ``pretrain.gmm_covariance`` choose.
 """
 from __future__ import annotations
 
