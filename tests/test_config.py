@@ -14,10 +14,22 @@ def test_defaults_are_valid_and_round_trip_through_json():
     assert config_from_dict(json.loads(config.to_json())) == config
 
 
+# The paper's setting per dataset: K, p(x|z), and Adam's initial rate and decay (Section 4.1).
+PAPER = {"digits": (10, "bernoulli", 0.002, 0.9), "mnist": (10, "bernoulli", 0.002, 0.9),
+         "hhar": (6, "gaussian", 0.002, 0.9), "reuters10k": (4, "gaussian", 0.002, 0.9),
+         "reuters": (4, "gaussian", 0.0005, 0.5), "stl10": (10, "gaussian", 0.002, 0.9)}
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
-def test_shipped_configs_load(path):
+def test_shipped_configs_load_with_the_papers_settings(path):
     config = load_config(path)
-    assert config.train.batch_size == 100 and config.train.learning_rate == 0.002  # the paper's
+    assert config.train.batch_size == 100 and config.model.latent_dim == 10
+    assert config.model.hidden_dims == (500, 500, 2000)
+    if path.stem in PAPER:
+        assert config.data.name == path.stem
+        k, likelihood, learning_rate, decay = PAPER[path.stem]
+        assert (config.model.n_clusters, config.model.likelihood) == (k, likelihood)
+        assert (config.train.learning_rate, config.train.lr_decay) == (learning_rate, decay)
 
 
 def test_digits_config_states_the_defaults_that_train_py_uses_without_one():

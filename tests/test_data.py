@@ -75,7 +75,7 @@ def test_wrong_magic_is_detected(tmp_path):
 def test_label_count_mismatch(tiny_mnist):
     directory, _ = tiny_mnist
     _write_idx(directory / MNIST_FILES["train"][1], np.zeros(5))
-    with pytest.raises(DataError, match="6 images but .* 5 labels"):
+    with pytest.raises(DataError, match="6 images but 5 labels"):
         load_dataset(DataConfig(name="mnist", dir=str(directory), download=False))
 
 

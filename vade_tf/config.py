@@ -22,10 +22,20 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    # Which loader reads the data: "digits" (embedded in scikit-learn, no download) or "mnist".
+    # Which loader reads the data: "digits" (embedded in scikit-learn, no download), "mnist", "hhar",
+    # "reuters10k", "reuters" (full RCV1, streamed from disk), "stl10", or "custom" (your own
+    # .npy / .npz / .csv file at data.path).
     name: str = "digits"
-    # Directory holding the dataset's native files (MNIST: the four IDX .gz files).
+    # Directory holding the dataset's native files (MNIST: the four IDX .gz files or mnist.npz).
     dir: Optional[str] = None
+    # custom: the file to read, and the CSV column holding labels (none: unlabelled).
+    path: Optional[str] = None
+    label_column: Optional[str] = None
+    # stl10: ResNet-50 weights, "imagenet" (Keras downloads them), a local .h5 file, or null (random,
+    # for tests only). Where stl10's extracted features and reuters's prepared shards are written
+    # (default: next to the data).
+    feature_weights: Optional[str] = "imagenet"
+    cache_dir: Optional[str] = None
     # "all" trains and evaluates on every sample (the authors' protocol); "train" / "test" pick a split.
     split: str = "all"
     # Download missing files when the dataset has a public origin (MNIST) and the network allows it.
@@ -97,6 +107,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
+    # Free text for people: where the settings come from, where the authors' code differs.
+    notes: str = ""
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -111,7 +123,7 @@ class Config:
 
 
 _CHOICES = {
-    "data.name": ("digits", "mnist"),
+    "data.name": ("digits", "mnist", "hhar", "reuters10k", "reuters", "stl10", "custom"),
     "data.split": ("all", "train", "test"),
     "model.likelihood": ("bernoulli", "gaussian"),
     "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),

@@ -28,9 +28,9 @@ def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
     return model
 
 
-def assign_clusters(model: VaDE, x: np.ndarray) -> np.ndarray:
-    """argmax_c p(c | z = E[z|x]): deterministic assignment for evaluation."""
-    return np.argmax(model.predict(x, batch_size=PREDICT_BATCH, verbose=0), axis=1)
+def assign_clusters(model: VaDE, x) -> np.ndarray:
+    """argmax_c p(c | z = E[z|x]): deterministic assignment for evaluation (an array or streamed features)."""
+    return np.argmax(model.predict(inference_dataset(x, PREDICT_BATCH), verbose=0), axis=1)
 
 
 class ClusteringMetrics(keras.callbacks.Callback):

@@ -1,8 +1,10 @@
-"""The in-memory dataset record and the loader registry keyed by ``data.name``."""
+"""The in-memory dataset record, the checks every loader shares, and the registry keyed by ``data.name``."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
 
@@ -13,7 +15,9 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray                 # [N, D] float32 features
+    # [N, D] float32 features: an array, or features streamed from disk (``rcv1.ShardedFeatures``)
+    # that offer len, shape, min, max and tf.data batches.
+    x: Any
     y: Optional[np.ndarray]       # [N] int64 labels, used only for metrics; None when unlabelled
     name: str
 
@@ -21,13 +25,66 @@ class Dataset:
     def input_dim(self) -> int:
         return int(self.x.shape[1])
 
+    @property
+    def in_memory(self) -> bool:
+        return isinstance(self.x, np.ndarray)
+
     def check_likelihood(self, likelihood: str) -> None:
-        """Fail early when features cannot come from the chosen p(x|z)."""
-        if not np.all(np.isfinite(self.x)):
+        """Fail early when features cannot come from p(x|z) (streamed features are checked when prepared)."""
+        if self.in_memory and not np.all(np.isfinite(self.x)):
             raise DataError(f"{self.name}: features contain NaN or Inf; clean or impute them first")
         if likelihood == "bernoulli" and (self.x.min() < 0.0 or self.x.max() > 1.0):
             raise DataError(f"{self.name}: features lie in [{self.x.min():g}, {self.x.max():g}] but the "
                             "bernoulli likelihood needs [0, 1]; rescale or set model.likelihood=gaussian")
+
+
+def require_dir(config, dataset: str, expected: str) -> Path:
+    """``data.dir`` as a Path, or a one-line error saying what the directory must hold."""
+    if config.dir is None:
+        raise DataError(f"data.dir is not set for {dataset}; pass --data-dir DIR holding {expected}")
+    directory = Path(config.dir)
+    if not directory.is_dir():
+        raise DataError(f"{directory} is not a directory; pass --data-dir DIR holding {expected}")
+    return directory
+
+
+def features(values, source: str, n_columns: Optional[int] = None) -> np.ndarray:
+    """A finite, 2-D float32 matrix (dense even when stored sparse), or a one-line error naming ``source``."""
+    if hasattr(values, "toarray"):  # scipy.sparse, as MATLAB files often store text features
+        values = values.toarray()
+    try:
+        x = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: features are not numeric; check the file") from None
+    if x.ndim != 2 or len(x) == 0:
+        raise DataError(f"{source}: expected a [samples, features] matrix, got shape {x.shape}")
+    if n_columns is not None and x.shape[1] != n_columns:
+        raise DataError(f"{source}: expected {n_columns} features per sample, got {x.shape[1]}; "
+                        "is this the right file?")
+    if not np.all(np.isfinite(x)):
+        raise DataError(f"{source}: features contain NaN or Inf; clean or impute them first")
+    return x
+
+
+def labels(values, source: str, n_samples: int, n_classes: Optional[int] = None,
+           first: int = 0) -> np.ndarray:
+    """Integer labels shifted to 0..K-1 (``first`` is the file's first label: 1 for MATLAB and UCI files),
+    checked against the number of samples and, when given, the number of classes."""
+    y = np.asarray(values).reshape(-1)
+    if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise DataError(f"{source}: labels must be integers")
+    y = y.astype(np.int64) - first
+    if len(y) != n_samples:
+        raise DataError(f"{source}: {len(y)} labels for {n_samples} samples; the counts must match")
+    if n_classes is not None and (y.min() < 0 or y.max() >= n_classes):
+        raise DataError(f"{source}: labels span {y.min() + first}..{y.max() + first}, expected "
+                        f"{first}..{n_classes - 1 + first} ({n_classes} classes)")
+    return y
+
+
+def only_split_all(config, dataset: str) -> None:
+    if config.split != "all":
+        raise DataError(f"{dataset} has no train/test split of its own; set data.split=all")
 
 
 def check_dataset(data: Dataset, config) -> None:
@@ -38,11 +95,24 @@ def check_dataset(data: Dataset, config) -> None:
     if config.train.batch_size > len(data.x):
         raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
                           f"{len(data.x)} samples of {data.name}; lower it")
+    if config.pretrain.method == "stacked_denoising" and not data.in_memory:
+        raise ConfigError(f"pretrain.method: stacked_denoising keeps every layer's codes in memory, which "
+                          f"{data.name}'s streamed features do not allow; use plain or denoising")
+
+
+# data.name -> (module, function); modules are imported on use, so reading MNIST never imports Keras.
+LOADERS = {
+    "digits": ("vade_tf.data.digits", "load"),
+    "mnist": ("vade_tf.data.idx", "load_mnist"),
+    "hhar": ("vade_tf.data.har", "load"),
+    "reuters10k": ("vade_tf.data.reuters", "load_reuters10k"),
+    "reuters": ("vade_tf.data.rcv1", "load"),
+    "stl10": ("vade_tf.data.stl10", "load"),
+    "custom": ("vade_tf.data.custom", "load"),
+}
 
 
 def load_dataset(config) -> Dataset:
     """Load the dataset that ``config`` (a DataConfig) names, restricted to its split."""
-    from vade_tf.data import digits, idx
-
-    loaders = {"digits": digits.load, "mnist": idx.load_mnist}
-    return loaders[config.name](config)
+    module, function = LOADERS[config.name]
+    return getattr(importlib.import_module(module), function)(config)

@@ -1,4 +1,4 @@
-"""MNIST from the four original IDX files (gzip), the format LeCun distributes."""
+"""MNIST from the four original IDX files (gzip), the format LeCun distributes, or Keras's ``mnist.npz``."""
 from __future__ import annotations
 
 import gzip
@@ -15,6 +15,8 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 MNIST_ORIGIN = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+# keras.datasets.mnist's single-file copy: uint8 arrays x_train [60000, 28, 28], y_train, x_test, y_test.
+MNIST_NPZ = "mnist.npz"
 # IDX magic: two zero bytes, the element type (0x08 = uint8), then the number of dimensions.
 _UBYTE = 0x08
 
@@ -57,19 +59,41 @@ def _fetch(directory: Path, filename: str, download: bool) -> Path:
     return path
 
 
+def _read_npz_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images, labels = archive[f"x_{split}"], archive[f"y_{split}"]
+    except KeyError as e:
+        raise DataError(f"{path} lacks the array {e}; expected Keras's mnist.npz "
+                        "(x_train, y_train, x_test, y_test)") from None
+    except (OSError, ValueError, zlib.error) as e:
+        raise DataError(f"{path} is corrupt or not an .npz archive ({e}); download it again") from None
+    return images, labels
+
+
 def load_mnist(config) -> Dataset:
-    """MNIST scaled to [0, 1]; split "all" joins train and test (70,000 images) as the paper does."""
+    """MNIST scaled to [0, 1]; split "all" joins train and test (70,000 images) as the paper does.
+
+    Reads the four IDX files when the first is there, else ``mnist.npz``, else downloads the IDX files.
+    """
     if config.dir is None:
-        raise DataError("data.dir is not set for mnist; pass --data-dir DIR with the four IDX .gz files")
+        raise DataError("data.dir is not set for mnist; pass --data-dir DIR with the four IDX .gz files "
+                        "or mnist.npz")
     directory = Path(config.dir)
+    use_npz = not (directory / MNIST_FILES["train"][0]).exists() and (directory / MNIST_NPZ).exists()
     splits = ["train", "test"] if config.split == "all" else [config.split]
     xs, ys = [], []
     for split in splits:
-        image_file, label_file = (_fetch(directory, f, config.download) for f in MNIST_FILES[split])
-        images, labels = read_idx(image_file), read_idx(label_file)
+        if use_npz:
+            source = directory / MNIST_NPZ
+            images, labels = _read_npz_split(source, split)
+        else:
+            image_file, label_file = (_fetch(directory, f, config.download) for f in MNIST_FILES[split])
+            images, labels = read_idx(image_file), read_idx(label_file)
+            source = image_file
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise DataError(f"{image_file.name} has {len(images)} images but {label_file.name} has "
-                            f"{len(labels)} labels; the pair must match")
+            raise DataError(f"{source.name}: {len(images)} images but {len(labels)} labels; "
+                            "the pair must match")
         xs.append(images.reshape(len(images), -1).astype(np.float32) / 255.0)
         ys.append(labels.astype(np.int64))
     return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="mnist")

@@ -1,5 +1,11 @@
-"""tf.data pipelines over in-memory arrays: seeded shuffle, batch, cache, prefetch."""
+"""tf.data pipelines over the features: seeded shuffle, batch, cache, prefetch.
+
+Features are an in-memory array or a streamed source (``rcv1.ShardedFeatures``); both end up as the
+same batched tf.data input, so training and evaluation never ask which one they hold.
+"""
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -11,19 +17,29 @@ def _mask(batch, seed, rate: float):
     return tf.where(keep, batch / (1.0 - rate), tf.zeros_like(batch))
 
 
-def training_dataset(x: np.ndarray, batch_size: int, seed: int, targets: bool = False,
-                     noise_rate: float = 0.0) -> tf.data.Dataset:
-    """Batches of ``x`` reshuffled every epoch with a fixed seed.
+def batches(x, batch_size: int, seed: Optional[int] = None, drop_remainder: bool = False) -> tf.data.Dataset:
+    """Batches of ``x``, reshuffled every epoch when ``seed`` is given, else in order.
 
-    Keras ignores ``fit(shuffle=True)`` for a tf.data input, so shuffling lives here. The tensor is
-    cached before shuffling so every epoch reads memory, not the NumPy array. With ``targets`` each
-    element is ``(input, x)`` for a Keras-compiled autoencoder, where the input carries masking noise
-    at ``noise_rate``. The noise is drawn here, with stateless per-batch seeds, rather than by a
+    An array is cached as a tensor before shuffling, so every epoch reads memory, not NumPy.
+    """
+    if not isinstance(x, np.ndarray):
+        return x.batches(batch_size, seed, drop_remainder)
+    ds = tf.data.Dataset.from_tensor_slices(x)
+    if seed is not None:
+        ds = ds.cache().shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def training_dataset(x, batch_size: int, seed: int, targets: bool = False,
+                     noise_rate: float = 0.0) -> tf.data.Dataset:
+    """Shuffled batches for ``fit``.
+
+    Keras ignores ``fit(shuffle=True)`` for a tf.data input, so shuffling lives here. With ``targets``
+    each element is ``(input, x)`` for a Keras-compiled autoencoder, where the input carries masking
+    noise at ``noise_rate``. The noise is drawn here, with stateless per-batch seeds, rather than by a
     Dropout layer: random numbers inside an XLA-compiled CPU step cost about ten times the step.
     """
-    ds = tf.data.Dataset.from_tensor_slices(x).cache()
-    ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=len(x) >= batch_size)
+    ds = batches(x, batch_size, seed, drop_remainder=len(x) >= batch_size)
     if targets and noise_rate > 0:
         batch_seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip(ds, batch_seeds).map(
@@ -33,6 +49,6 @@ def training_dataset(x: np.ndarray, batch_size: int, seed: int, targets: bool = 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def inference_dataset(x: np.ndarray, batch_size: int) -> tf.data.Dataset:
+def inference_dataset(x, batch_size: int) -> tf.data.Dataset:
     """Batches in order, for encoding all samples deterministically."""
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return batches(x, batch_size).prefetch(tf.data.AUTOTUNE)

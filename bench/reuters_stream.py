@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Peak memory of one VaDE epoch over a full-Reuters-sized corpus streamed from disk.
+
+Builds a synthetic corpus of 685,071 documents x 2,000 features in the prepared on-disk format
+(sparse shards, as ``vade_tf.data.rcv1.prepare`` writes them; about 4% of the entries non-zero,
+each row with l2 norm 200 like the real features), then trains one epoch of VaDE on it through the
+same pipeline as ``train.py`` and reports the process's peak RSS. Dense float32 would be 5.5 GB;
+the target is < 2 GB, whatever N is.
+
+    python bench/reuters_stream.py [--dir /tmp/reuters-synthetic] [--out results/bench-reuters-stream.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import scipy.sparse  # noqa: E402
+
+from vade_tf import rundir  # noqa: E402
+from vade_tf.data import rcv1  # noqa: E402
+
+N_DOCUMENTS, N_FEATURES, DENSITY = 685_071, 2000, 0.04
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def build_corpus(directory: Path, seed: int = 0) -> rcv1.ShardedFeatures:
+    """Synthetic shards with meta.json last, as the preparation writes them; reused when complete."""
+    if (directory / rcv1.META_FILE).exists():
+        return rcv1.ShardedFeatures(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    shards = []
+    for index, start in enumerate(range(0, N_DOCUMENTS, rcv1.SHARD_SIZE)):
+        rows = min(rcv1.SHARD_SIZE, N_DOCUMENTS - start)
+        x = scipy.sparse.random(rows, N_FEATURES, density=DENSITY, format="csr", dtype=np.float64,
+                                random_state=rng)
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        x = (scipy.sparse.diags(rcv1.ROW_NORM / np.maximum(norms, 1e-12)) @ x).astype(np.float32).tocsr()
+        rcv1.write_shard(directory / rcv1.shard_name(index), x, rng.integers(0, 4, rows))
+        shards.append({"file": rcv1.shard_name(index), "n": rows})
+        print(f"shard {index + 1}: {start + rows}/{N_DOCUMENTS}", flush=True)
+    meta = {"n_samples": N_DOCUMENTS, "n_features": N_FEATURES, "shards": shards, "min": 0.0,
+            "max": rcv1.ROW_NORM, "synthetic": True}
+    (directory / rcv1.META_FILE).write_text(json.dumps(meta))
+    return rcv1.ShardedFeatures(directory)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default="/tmp/reuters-synthetic", help="where the corpus is built")
+    parser.add_argument("--out", default="results/bench-reuters-stream.json")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    features = build_corpus(Path(args.dir))
+    build_seconds = time.perf_counter() - start
+    rss_after_build = peak_rss_bytes()
+
+    from vade_tf.config import load_config
+    from vade_tf.data import Dataset
+    from vade_tf.training import build_model, fit_vade
+
+    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "reuters.json",
+                         {"train.epochs": 1, "train.eval_every_epoch": False})
+    data = Dataset(x=features, y=None, name="reuters-synthetic")
+    model = build_model(config, N_FEATURES, seed=0)
+    start = time.perf_counter()
+    epochs = fit_vade(model, data, config, 0, Path(args.dir) / "logs", Path(args.dir) / "last.weights.h5", 1)
+    epoch_seconds = time.perf_counter() - start
+    peak = peak_rss_bytes()
+
+    dense_bytes = N_DOCUMENTS * N_FEATURES * 4
+    on_disk = sum(p.stat().st_size for p in features.paths)
+    result = {
+        "benchmark": "one VaDE epoch (configs/reuters.json, batch 100), 685,071 x 2,000 streamed features",
+        "command": "python " + " ".join(sys.argv), "machine": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(), "versions": rundir.library_versions(),
+        "n_documents": N_DOCUMENTS, "n_features": N_FEATURES, "density": DENSITY,
+        "corpus_on_disk_bytes": on_disk, "dense_float32_bytes": dense_bytes,
+        "corpus_build_seconds": round(build_seconds, 1), "epoch_seconds": round(epoch_seconds, 1),
+        "peak_rss_after_build_bytes": rss_after_build, "peak_rss_bytes": peak,
+        "peak_rss_gib": round(peak / 2 ** 30, 3), "target_gib": 2.0, "under_target": peak < 2 * 2 ** 30,
+        "peak_rss_over_dense_size": round(peak / dense_bytes, 3), "final_elbo": epochs[-1].get("elbo"),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("peak_rss_gib", "under_target", "epoch_seconds")}))
+
+
+if __name__ == "__main__":
+    main()
