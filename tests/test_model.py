@@ -83,3 +83,13 @@ def test_staircase_decay_follows_the_papers_schedule():
     assert float(schedule(69)) == pytest.approx(0.002)        # epoch 9
     assert float(schedule(70)) == pytest.approx(0.0018)       # epoch 10
     assert float(schedule(700)) == pytest.approx(0.0015)      # floored
+
+
+def test_model_spec_keys_match_the_constructor():
+    """rundir.MODEL_SPEC_KEYS lets tools check model.json without TensorFlow; it must not drift."""
+    import inspect
+
+    from vade_tf import rundir
+    assert set(_model().get_config()) == rundir.MODEL_SPEC_KEYS
+    parameters = inspect.signature(VaDE.__init__).parameters
+    assert rundir.MODEL_SPEC_KEYS == {p for p in parameters if p not in ("self", "kwargs")}

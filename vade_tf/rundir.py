@@ -12,6 +12,9 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 MODEL_WEIGHTS = "model.weights.h5"
 MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
+# The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
+MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
+                             "mc_samples", "seed"})
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"

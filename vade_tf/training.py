@@ -13,7 +13,7 @@ from vade_tf import rundir
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
 from vade_tf.data.pipeline import inference_dataset, training_dataset
-from vade_tf.metrics import clustering_scores
+from vade_tf.metrics import cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
 from vade_tf.pretrain import pretrain
 
@@ -150,12 +150,16 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
 
 def evaluate(model: VaDE, data: Dataset) -> dict:
-    """Mean ELBO terms over all samples and, with labels, the clustering scores."""
+    """Mean ELBO terms over all samples; with labels, the clustering scores and the cluster-to-label map."""
     terms = model.evaluate(inference_dataset(data.x, PREDICT_BATCH), verbose=0, return_dict=True)
     result = {"elbo": float(terms["elbo"]), "reconstruction": float(terms["reconstruction"]),
               "kl_z": float(terms["kl_z"]), "kl_c": float(terms["kl_c"])}
     if data.y is not None:
-        result.update(clustering_scores(data.y, assign_clusters(model, data.x)))
+        assignments = assign_clusters(model, data.x)
+        result.update(clustering_scores(data.y, assignments))
+        # The Hungarian map behind ACC, kept so an export can name each cluster's label.
+        mapping = cluster_to_label(data.y, assignments)
+        result["cluster_to_label"] = {str(cluster): label for cluster, label in mapping.items()}
     return result
 
 

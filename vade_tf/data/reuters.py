@@ -15,7 +15,8 @@ from vade_tf.data.har import mat_arrays
 
 N_FEATURES, N_CLASSES = 2000, 4
 MAT_FILE, NPY_FILE = "reuters10k.mat", "reutersidf10k.npy"
-EXPECTED = f"{MAT_FILE} (VaDE's) or {NPY_FILE} (DEC's)"
+EXPECTED = (f"{MAT_FILE} (from the VaDE authors' repository, github.com/slim1017/VaDE) or {NPY_FILE} "
+            "(made by DEC's make_reuters script, github.com/piiswrong/dec)")
 
 
 def _read_dec_npy(path) -> tuple:

@@ -1,0 +1,180 @@
+"""Export for TF Serving: round trip in a fresh process, the CLI tools' view, atomicity, bad run dirs."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vade_tf import exporting, rundir
+from vade_tf.config import load_config
+from vade_tf.data import Dataset
+from vade_tf.training import train_and_evaluate
+
+ROOT = Path(__file__).parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.epochs": 2, "train.epochs": 1,
+        "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
+
+# Runs in a fresh interpreter: loads an export with TensorFlow alone and calls every signature.
+LOAD_AND_CALL = """
+import sys, numpy as np, tensorflow as tf
+path, inputs_file, out_file = sys.argv[1:]
+inputs = np.load(inputs_file)
+loaded = tf.saved_model.load(path)
+out = {}
+for batch in (1, 5):
+    x = tf.constant(inputs["x"][:batch])
+    for signature in ("serving_default", "embed"):
+        for k, v in loaded.signatures[signature](**{inputs["input_name"].item(): x}).items():
+            out[f"{batch}/{signature}/{k}"] = v.numpy()
+    generated = loaded.signatures["generate"](cluster=tf.constant(inputs["clusters"][:batch]),
+                                              seed=tf.constant(7, tf.int64))
+    out.update({f"{batch}/generate/{k}": v.numpy() for k, v in generated.items()})
+try:
+    loaded.signatures["serving_default"](**{inputs["input_name"].item(): tf.zeros(x.shape, tf.int64)})
+    raise SystemExit("an int64 input was accepted")
+except (TypeError, ValueError, tf.errors.InvalidArgumentError):
+    pass
+assert "vade_tf" not in sys.modules and "tensorflow_probability" not in sys.modules, "imported our code"
+np.savez(out_file, **out)
+"""
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("run")
+    train_and_evaluate(load_config(overrides=TINY), run_dir, verbose=0)
+    return run_dir
+
+
+def _reference(module, x, clusters):
+    out = {}
+    for batch in (1, 5):
+        for signature, function in (("serving_default", module.serve), ("embed", module.embed)):
+            outputs = function(tf.constant(x[:batch]))
+            out.update({f"{batch}/{signature}/{k}": v.numpy() for k, v in outputs.items()})
+        generated = module.generate(tf.constant(clusters[:batch]), tf.constant(7, tf.int64))
+        out.update({f"{batch}/generate/{k}": v.numpy() for k, v in generated.items()})
+    return out
+
+
+def _round_trip(module, config, metrics, base, x, tmp_path):
+    written = exporting.write_version(module, config, metrics, base)
+    clusters = np.arange(5, dtype=np.int64) % module.model.n_clusters
+    np.savez(tmp_path / "inputs.npz", x=x, clusters=clusters, input_name=np.array(module.input_name))
+    args = [sys.executable, "-c", LOAD_AND_CALL, written["path"], str(tmp_path / "inputs.npz"),
+            str(tmp_path / "out.npz")]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = dict(np.load(tmp_path / "out.npz"))
+    expected = _reference(module, x, clusters)
+    assert sorted(loaded) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
+    return written
+
+
+def test_export_round_trips_in_a_fresh_process_without_our_code(trained_run, tmp_path):
+    module, config, metrics = exporting.build_module(trained_run)
+    x = np.random.default_rng(0).uniform(size=(5, 64)).astype(np.float32)
+    written = _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
+    version = Path(written["path"])
+    assert version.name == "1" and (version / "saved_model.pb").exists() and (version / "variables").is_dir()
+    contract = json.loads((version / "assets" / exporting.CONTRACT_FILE).read_text())
+    assert contract["shape"] == [None, 64] and "divided by 16" in contract["preprocessing"]
+    assert set(contract["cluster_to_label"]) <= {str(c) for c in range(10)}
+    assert json.loads((version / "assets" / rundir.CONFIG_FILE).read_text()) == config
+
+
+def test_warmup_file_holds_one_predict_request_per_signature(trained_run, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    written = exporting.export(trained_run, tmp_path / "models")
+    warmup = Path(written["path"]) / "assets.extra" / exporting.WARMUP_FILE
+    records = tf.data.TFRecordDataset(str(warmup))
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
+    names = [log.predict_log.request.model_spec.signature_name for log in logs]
+    assert written["warmup"] and names == ["serving_default", "embed", "generate"]
+
+
+def test_saved_model_cli_sees_three_predict_signatures_and_rejects_bad_input(trained_run, tmp_path):
+    path = exporting.export(trained_run, tmp_path / "models")["path"]
+    cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    shown = subprocess.run(cli + ["show", "--dir", path, "--all"], capture_output=True, text=True, env=ENV)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    for signature in ("serving_default", "embed", "generate"):
+        assert f"signature_def['{signature}']" in shown.stdout
+    assert shown.stdout.count("Method name is: tensorflow/serving/predict") == 3
+    assert "shape: (-1, 64)" in shown.stdout and "shape: (-1, 10)" in shown.stdout  # x and cluster_probs
+    assert "shape: (-1, 3)" in shown.stdout and "dtype: DT_INT64" in shown.stdout  # z_mean, cluster
+
+    def run(array):
+        np.save(tmp_path / "request.npy", array)
+        return subprocess.run(cli + ["run", "--dir", path, "--tag_set", "serve", "--signature_def",
+                                     "serving_default", "--inputs", f"x={tmp_path / 'request.npy'}"],
+                              capture_output=True, text=True, env=ENV)
+    ok = run(np.zeros((2, 64), np.float32))
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "cluster_probs" in ok.stdout
+    assert run(np.zeros((2, 63), np.float32)).returncode != 0
+    assert run(np.full((2, 64), "x")).returncode != 0  # text where floats are expected
+
+
+def test_a_failed_export_leaves_nothing_and_versions_count_up(trained_run, tmp_path, monkeypatch):
+    base = tmp_path / "models"
+
+    def fail(*args):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(exporting, "write_warmup", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        exporting.export(trained_run, base)
+    assert list(base.iterdir()) == []
+    monkeypatch.undo()
+    assert exporting.export(trained_run, base)["version"] == 1
+    assert exporting.export(trained_run, base)["version"] == 2
+    with pytest.raises(exporting.ExportError, match="already exists; pass --overwrite"):
+        exporting.export(trained_run, base, version=2)
+    assert exporting.export(trained_run, base, version=2, overwrite=True)["version"] == 2
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
+
+
+@pytest.mark.parametrize("damage,fragment", [
+    ("missing", "not found; pass the --run-dir"),
+    ("unfinished", "metrics.json is missing"),
+    ("incompatible", "incompatible vade_tf"),
+])
+def test_export_cli_explains_an_unusable_run_dir_in_one_line(trained_run, tmp_path, damage, fragment):
+    run_dir = tmp_path / "run"
+    if damage != "missing":
+        import shutil
+        shutil.copytree(trained_run, run_dir)
+        if damage == "unfinished":
+            (run_dir / rundir.METRICS_FILE).unlink()
+        else:
+            spec = json.loads((run_dir / rundir.MODEL_SPEC).read_text())
+            (run_dir / rundir.MODEL_SPEC).write_text(json.dumps({**spec, "encoder_kind": "conv"}))
+    args = [sys.executable, str(ROOT / "export.py"), "--run-dir", str(run_dir),
+            "--export-dir", str(tmp_path / "models")]
+    result = subprocess.run(args, capture_output=True, text=True, env=ENV)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "models").exists()
+
+
+def test_stl10_image_model_serves_96x96_images(tmp_path):
+    """--images: ResNet-50 (random weights here) in front of VaDE; the export takes images."""
+    rng = np.random.default_rng(0)
+    features = Dataset(x=rng.normal(size=(40, 2048)).astype(np.float32), y=np.arange(40) % 10, name="stl10")
+    config = load_config(ROOT / "configs" / "stl10.json", {**TINY, "data.feature_weights": None,
+                                                           "train.batch_size": 20, "pretrain.batch_size": 20})
+    train_and_evaluate(config, tmp_path / "run", verbose=0, data=features)
+    module, config_dict, metrics = exporting.build_module(tmp_path / "run", images=True)
+    images = rng.uniform(0, 255, size=(5, 96, 96, 3)).astype(np.float32)
+    written = _round_trip(module, config_dict, metrics, tmp_path / "models", images, tmp_path)
+    contract = json.loads((Path(written["path"]) / "assets" / exporting.CONTRACT_FILE).read_text())
+    assert contract["input"] == "images" and contract["shape"] == [None, 96, 96, 3]
