@@ -1,7 +1,7 @@
 """Typed, validated configuration.
 
-A config is data: JSON with the sections ``data``, ``model``, ``pretrain``, ``train`` and a top-level
-``seed``. Every key has a default here, so a config file only states what differs. Loading rejects
+A config is data: JSON with the sections ``data``, ``model``, ``pretrain``, ``train``, ``logging`` and
+a top-level ``seed``. Every key has a default here, so a config file only states what differs. Loading rejects
 unknown keys (with a suggestion), wrong types and out-of-range values with a one-line
 :class:`ConfigError`, before any work is done.
 """
@@ -105,6 +105,21 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class LoggingConfig:
+    # Epochs between images (samples per cluster, reconstructions, confusion); 0: only at the end.
+    image_every: int = 10
+    # Epochs between Embedding Projector snapshots of the latent means; 0: only at the end.
+    embedding_every: int = 50
+    # Samples shown in the projector, and in the t-SNE figure (t-SNE costs O(n log n) seconds).
+    embedding_samples: int = 2000
+    tsne_samples: int = 2000
+    # Generated images per cluster in the samples grid (one row per cluster, the paper's Fig. 4).
+    samples_per_cluster: int = 10
+    # Warn when a mixture weight pi_c falls below this: the start of the classic VaDE collapse.
+    min_cluster_weight: float = 0.01
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0
     # Free text for people: where the settings come from, where the authors' code differs.
@@ -113,6 +128,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -150,6 +166,12 @@ _RANGES = {
     "train.mixture_learning_rate": (0, True),
     "train.restarts": (1, False),
     "train.steps_per_execution": (1, False),
+    "logging.image_every": (0, False),
+    "logging.embedding_every": (0, False),
+    "logging.embedding_samples": (1, False),
+    "logging.tsne_samples": (0, False),
+    "logging.samples_per_cluster": (1, False),
+    "logging.min_cluster_weight": (0, False),
 }
 
 
@@ -209,7 +231,7 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _check_values(config: Config) -> None:
     flat = {}
-    for section in ("data", "model", "pretrain", "train"):
+    for section in ("data", "model", "pretrain", "train", "logging"):
         for k, v in dataclasses.asdict(getattr(config, section)).items():
             flat[f"{section}.{k}"] = v
     flat["seed"] = config.seed

@@ -73,6 +73,36 @@ class VaDE(keras.Model):
         z_mean, _ = self.encoder(x)
         return tf.exp(elbo.cluster_log_posterior(self.prior(), z_mean))
 
+    def generate(self, cluster, seed) -> dict:
+        """The paper's generative process for given clusters: z ~ p(z|c), x ~ p(x|z).
+
+        ``cluster`` int64 [B], ``seed`` int64 scalar (stateless: the same seed, the same samples).
+        Returns ``x`` (a sample), ``x_mean`` (E[x|z]) and ``z``.
+        """
+        k = self.n_clusters
+        tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
+        tf.debugging.assert_less(cluster, tf.constant(k, tf.int64), message=f"cluster must be < {k}")
+        means = tf.gather(self.means, cluster)                                          # [B, J]
+        stddevs = tf.exp(0.5 * tf.gather(self.log_vars, cluster))
+        z = means + stddevs * tf.random.stateless_normal(tf.shape(means), seed=tf.stack([seed, 0]))
+        x_params = self.decoder(z)
+        if self.likelihood == "bernoulli":
+            x_mean = tf.sigmoid(x_params)
+            uniform = tf.random.stateless_uniform(tf.shape(x_mean), seed=tf.stack([seed, 1]))
+            x = tf.cast(uniform < x_mean, tf.float32)
+        else:
+            x_mean, log_var = tf.split(x_params, 2, axis=-1)
+            noise = tf.random.stateless_normal(tf.shape(x_mean), seed=tf.stack([seed, 1]))
+            x = x_mean + tf.exp(0.5 * log_var) * noise
+        return {"x": x, "x_mean": x_mean, "z": z}
+
+    def reconstruct(self, x):
+        """E[x | z = E[z|x]]: the decoder's mean at the encoder's mean."""
+        x_params = self.decoder(self.encoder(x)[0])
+        if self.likelihood == "bernoulli":
+            return tf.sigmoid(x_params)
+        return tf.split(x_params, 2, axis=-1)[0]
+
     def elbo_terms(self, x) -> dict:
         """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps."""
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]

@@ -11,6 +11,9 @@ configs/mnist.json uses; ``pretrain.method`` and ``pretrain.gmm_covariance`` cho
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -37,14 +40,16 @@ def _squared_error(x, x_hat):
 
 
 def _fit(autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float, config,
-         seed: int, tag: str, verbose: int) -> list[float]:
+         seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None) -> list[float]:
     batch_size = min(config.batch_size, len(x))
     autoencoder.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
                         jit_compile=True, steps_per_execution=min(50, len(x) // batch_size))
     data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    history = autoencoder.fit(data, epochs=epochs, shuffle=False, verbose=2 if verbose else 0)
+    callbacks = [] if log_dir is None else [keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_")))]
+    history = autoencoder.fit(data, epochs=epochs, shuffle=False, verbose=2 if verbose else 0,
+                              callbacks=callbacks)
     return [float(v) for v in history.history.get("loss", [])]
 
 
@@ -60,7 +65,8 @@ def _encode_layer(layer: keras.layers.Layer, h: np.ndarray) -> np.ndarray:
     return np.concatenate([apply(batch).numpy() for batch in inference_dataset(h, ENCODE_BATCH)])
 
 
-def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0) -> dict:
+def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
+                     log_dir: Optional[Path] = None) -> dict:
     """Greedy layer-wise denoising autoencoders, each reconstructing its clean input from a masked copy."""
     losses = {}
     h = x
@@ -69,13 +75,13 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
         outputs = decode(encode(inputs))
         loss = (_reconstruction_loss(model.likelihood, model.input_dim) if k == 0 else _squared_error)
         losses[f"layer_{k}"] = _fit(keras.Model(inputs, outputs), h, loss, config.layer_epochs,
-                                    config.noise_rate, config, seed + k, f"layer {k}", verbose)
+                                    config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir)
         h = _encode_layer(encode, h)
     return losses
 
 
 def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rate: float,
-                        verbose: int = 0) -> list[float]:
+                        verbose: int = 0, log_dir: Optional[Path] = None) -> list[float]:
     """Train encoder mean -> decoder as one autoencoder on the reconstruction loss."""
     inputs = keras.Input((model.input_dim,))
     h = inputs
@@ -83,7 +89,7 @@ def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rat
         h = layer(h)
     autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(h)))
     loss = _reconstruction_loss(model.likelihood, model.input_dim)
-    return _fit(autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose)
+    return _fit(autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose, log_dir)
 
 
 def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:
@@ -107,18 +113,19 @@ def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
     return gmm.weights_, gmm.means_, variances, gmm.predict(z)
 
 
-def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0) -> dict:
+def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
+             log_dir: Optional[Path] = None) -> dict:
     """Run the configured pretraining, then set pi, mu_c, sigma_c^2 from a GMM on the latent means.
 
     Returns the loss curves and the GMM's hard assignment of every sample (the AE+GMM baseline).
     """
     history: dict = {}
     if config.method == "stacked_denoising":
-        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose)
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose)
+        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir)
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir)
     elif config.method in ("denoising", "plain"):
         noise = config.noise_rate if config.method == "denoising" else 0.0
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose)
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir)
     z = encode_means(model, x)
     weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
                                                          config.gmm_covariance)

@@ -63,22 +63,7 @@ class VaDEServing:
         return {"z_mean": z_mean, "z_log_var": z_log_var}
 
     def generate(self, cluster, seed) -> dict:
-        k = self.model.n_clusters
-        tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
-        tf.debugging.assert_less(cluster, tf.constant(k, tf.int64), message=f"cluster must be < {k}")
-        means = tf.gather(self.model.means, cluster)                                   # [B, J]
-        stddevs = tf.exp(0.5 * tf.gather(self.model.log_vars, cluster))
-        z = means + stddevs * tf.random.stateless_normal(tf.shape(means), seed=tf.stack([seed, 0]))
-        x_params = self.model.decoder(z)
-        if self.model.likelihood == "bernoulli":
-            x_mean = tf.sigmoid(x_params)
-            uniform = tf.random.stateless_uniform(tf.shape(x_mean), seed=tf.stack([seed, 1]))
-            x = tf.cast(uniform < x_mean, tf.float32)
-        else:
-            x_mean, log_var = tf.split(x_params, 2, axis=-1)
-            noise = tf.random.stateless_normal(tf.shape(x_mean), seed=tf.stack([seed, 1]))
-            x = x_mean + tf.exp(0.5 * log_var) * noise
-        return {"x": x, "x_mean": x_mean, "z": z}
+        return self.model.generate(cluster, seed)
 
     def archive(self) -> keras.export.ExportArchive:
         """The three signatures over the tracked model (and image extractor), ready to write out."""

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from vade_tf import rundir
+from vade_tf.callbacks import RunSummaries, flat_hparams
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
 from vade_tf.data.pipeline import inference_dataset, training_dataset
@@ -76,7 +79,8 @@ def _load_cached_pretraining(model: VaDE, cache: Path, digest: str) -> Optional[
     return info
 
 
-def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int) -> dict:
+def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int,
+               log_dir: Optional[Path] = None) -> dict:
     """Pretrain and GMM-initialise ``model``, or reuse ``cache`` (or pretrain.from_dir) when it matches.
 
     The cache holds the weights and ``init.json`` with the fingerprint of everything that produced
@@ -99,7 +103,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
             print(f"pretraining reused from {cache}")
         return info
     start = time.perf_counter()
-    history = pretrain(model, data.x, config.pretrain, seed, verbose)
+    history = pretrain(model, data.x, config.pretrain, seed, verbose, log_dir)
     assignments = history.pop("gmm_assignments")
     info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
             "wall_time_s": time.perf_counter() - start}
@@ -108,6 +112,10 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
         info["vade_init"] = clustering_scores(data.y, assign_clusters(model, data.x))
         if verbose:
             print(f"AE+GMM initialisation: acc {info['ae_gmm']['acc']:.4f} nmi {info['ae_gmm']['nmi']:.4f}")
+        if log_dir is not None:  # the AE+GMM baseline of the paper's Table 2, beside the loss curves
+            with tf.summary.create_file_writer(str(log_dir)).as_default():
+                for name, value in info["ae_gmm"].items():
+                    tf.summary.scalar(f"ae_gmm/{name}", value, step=0)
     cache.mkdir(parents=True, exist_ok=True)
     model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
     rundir.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
@@ -126,8 +134,13 @@ def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Op
 
 
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
-             checkpoint: Path, verbose: int) -> list[dict]:
-    """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history."""
+             checkpoint: Path, verbose: int,
+             callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
+    """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
+
+    The console shows Keras's progress bar with the named terms when it is a terminal (one line an
+    epoch otherwise, for log files), then one summary line with ACC when labels exist.
+    """
     t = config.train
     batch_size = min(t.batch_size, len(data.x))
     steps_per_epoch = len(data.x) // batch_size
@@ -139,13 +152,14 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
                   mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
                   steps_per_execution=min(t.steps_per_execution, steps_per_epoch))
     history = EpochHistory()
-    callbacks = []
+    all_callbacks = []
     if data.y is not None and t.eval_every_epoch:
-        callbacks.append(ClusteringMetrics(data.x, data.y, verbose))
-    callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
-                  keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True)]
-    model.fit(training_dataset(data.x, batch_size, seed), epochs=t.epochs, callbacks=callbacks,
-              shuffle=False, verbose=2 if verbose else 0)
+        all_callbacks.append(ClusteringMetrics(data.x, data.y, verbose))
+    all_callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
+                      keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True), *callbacks]
+    progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
+    model.fit(training_dataset(data.x, batch_size, seed), epochs=t.epochs, callbacks=all_callbacks,
+              shuffle=False, verbose=progress)
     return history.epochs
 
 
@@ -188,11 +202,16 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
         seed = config.seed + r
         keras.utils.set_random_seed(seed)
         restart_dir = run_dir / (f"restart_{r}" if config.train.restarts > 1 else ".")
+        log_dir = run_dir / "logs" / f"restart_{r}"
         model = build_model(config, data.input_dim, seed)
-        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose)
-        epochs = fit_vade(model, data, config, seed, run_dir / "logs" / f"restart_{r}",
-                          restart_dir / "checkpoints" / "last.weights.h5", verbose)
+        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
+                          log_dir / "pretrain")
+        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
+                                 flat_hparams(config.to_dict()), verbose)
+        epochs = fit_vade(model, data, config, seed, log_dir, restart_dir / "checkpoints" / "last.weights.h5",
+                          verbose, callbacks=[summaries])
         final = evaluate(model, data)
+        summaries.write_hparams(final)
         record = {"restart": r, "seed": seed, "final": final, "epochs": epochs,
                   "init": {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}}
         restarts.append(record)

@@ -20,6 +20,7 @@ class Dataset:
     x: Any
     y: Optional[np.ndarray]       # [N] int64 labels, used only for metrics; None when unlabelled
     name: str
+    image_shape: Optional[tuple[int, int]] = None  # (H, W) when each row is a grey image, for pictures
 
     @property
     def input_dim(self) -> int:

@@ -15,4 +15,4 @@ def load(config) -> Dataset:
         # A fixed, seed-independent split: the first 1500 train, the rest test.
         cut = slice(0, 1500) if config.split == "train" else slice(1500, None)
         x, y = x[cut], y[cut]
-    return Dataset(x=x, y=y, name="digits")
+    return Dataset(x=x, y=y, name="digits", image_shape=(8, 8))

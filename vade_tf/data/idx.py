@@ -96,4 +96,4 @@ def load_mnist(config) -> Dataset:
                             "the pair must match")
         xs.append(images.reshape(len(images), -1).astype(np.float32) / 255.0)
         ys.append(labels.astype(np.int64))
-    return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="mnist")
+    return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="mnist", image_shape=(28, 28))

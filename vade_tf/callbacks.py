@@ -1,0 +1,184 @@
+"""TensorBoard beyond Keras's scalars: what the paper's figures show, and what tells a run is healthy.
+
+Per epoch: learning rates, steps per second, histograms of pi, mu_c, sigma_c^2 and a warning when a
+cluster's weight falls below ``logging.min_cluster_weight`` (mixture collapse). Every
+``logging.image_every`` epochs: generated samples with one row per cluster (Fig. 4), reconstructions
+under their inputs, and the cluster-by-label confusion after Hungarian matching. Every
+``logging.embedding_every`` epochs: latent means for the Embedding Projector, labelled by class and
+cluster (Figs. 3 and 5). At the end: all of these, a t-SNE figure, the HParams record, and the same
+pictures as PNG files in the run directory.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vade_tf import figures
+from vade_tf.data import Dataset
+from vade_tf.data.pipeline import inference_dataset
+from vade_tf.metrics import cluster_to_label, contingency
+
+PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
+             "confusion": "confusion.png", "tsne": "tsne.png"}
+PROJECTOR_DIR = "projector"
+
+
+def flat_hparams(config_dict: dict) -> dict:
+    """The resolved config as HParams values (scalars and strings; lists become strings)."""
+    flat = {}
+    for section, values in config_dict.items():
+        items = values.items() if isinstance(values, dict) else [(None, values)]
+        for key, value in items:
+            name = section if key is None else f"{section}.{key}"
+            if value is None or isinstance(value, (list, tuple)):
+                value = str(value)
+            flat[name] = value
+    return flat
+
+
+class RunSummaries(keras.callbacks.Callback):
+    """Writes the summaries described in the module docstring to ``log_dir`` and PNGs to ``figure_dir``."""
+
+    def __init__(self, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
+                 hparams: Optional[dict] = None, verbose: int = 1):
+        super().__init__()
+        self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
+        self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
+        self.hparams = hparams or {}
+        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self.x_show, self.y_show = self._subsample(logging.embedding_samples)
+        self.epoch_start = 0.0
+        self.last_epoch = -1
+
+    # ----------------------------------------------------------------------------- helpers
+    def _subsample(self, n: int):
+        """A fixed, seeded subsample of rows (the first rows when the features are streamed)."""
+        x, y = self.data.x, self.data.y
+        if isinstance(x, np.ndarray):
+            index = np.sort(np.random.default_rng(self.seed).choice(len(x), min(n, len(x)), replace=False))
+            return x[index], (None if y is None else y[index])
+        rows = np.concatenate([b.numpy() for b in inference_dataset(x, 1024).take(-(-n // 1024))])[:n]
+        return rows, (None if y is None else y[:len(rows)])
+
+    def _z_means(self) -> np.ndarray:
+        return self.model.encoder(tf.constant(self.x_show))[0].numpy()
+
+    def _assignments(self) -> np.ndarray:
+        probs = self.model.predict(inference_dataset(self.data.x, 2048), verbose=0)
+        return np.argmax(probs, axis=1)
+
+    def _image(self, name: str, picture: np.ndarray, step: int, save_png: bool) -> None:
+        tf.summary.image(name, picture[None], step=step)
+        if save_png and name in PNG_FILES:
+            self.figure_dir.mkdir(parents=True, exist_ok=True)
+            tf.io.write_file(str(self.figure_dir / PNG_FILES[name]), tf.io.encode_png(picture))
+
+    # ----------------------------------------------------------------------------- pictures
+    def _pictures(self, step: int, final: bool) -> None:
+        model, k = self.model, self.model.n_clusters
+        if self.data.image_shape is not None:
+            n = self.logging.samples_per_cluster
+            clusters = tf.constant(np.repeat(np.arange(k), n), tf.int64)
+            generated = model.generate(clusters, tf.constant(self.seed, tf.int64))["x_mean"].numpy()
+            self._image("samples", figures.image_grid(generated.reshape(k, n, -1), self.data.image_shape),
+                        step, final)
+            shown = self.x_show[:n]
+            rebuilt = model.reconstruct(tf.constant(shown)).numpy()
+            pairs = np.stack([shown, rebuilt])                                         # [2, n, D]
+            self._image("reconstructions", figures.image_grid(pairs, self.data.image_shape), step, final)
+        if self.data.y is not None:
+            assignments = self._assignments()
+            table = contingency(self.data.y, assignments)
+            ordered = figures.confusion_in_label_order(table, cluster_to_label(self.data.y, assignments))
+            self._image("confusion", figures.heatmap(ordered), step, final)
+
+    def _embeddings(self) -> None:
+        """Latent means for the Embedding Projector, with class and cluster as metadata columns."""
+        from tensorboard.plugins import projector
+
+        folder = self.log_dir / PROJECTOR_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        z = self._z_means()
+        clusters = np.argmax(self.model(tf.constant(self.x_show)).numpy(), axis=1)
+        classes = self.y_show if self.y_show is not None else np.full(len(z), -1)
+        rows = "".join(f"{c}\t{k}\n" for c, k in zip(classes, clusters))
+        (folder / "metadata.tsv").write_text("class\tcluster\n" + rows)
+        tf.train.Checkpoint(embedding=tf.Variable(z)).save(str(folder / "embedding.ckpt"))
+        config = projector.ProjectorConfig()
+        embedding = config.embeddings.add()
+        embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+        embedding.metadata_path = "metadata.tsv"
+        projector.visualize_embeddings(str(folder), config)
+
+    def _tsne(self, step: int) -> None:
+        from sklearn.manifold import TSNE
+
+        n = min(self.logging.tsne_samples, len(self.x_show))
+        if n < 5:
+            return
+        z = self._z_means()[:n]
+        colour_by = self.y_show[:n] if self.y_show is not None else \
+            np.argmax(self.model(tf.constant(self.x_show[:n])).numpy(), axis=1)
+        points = TSNE(n_components=2, init="pca", perplexity=min(30.0, (n - 1) / 3),
+                      random_state=self.seed).fit_transform(z)
+        self._image("tsne", figures.scatter(points, colour_by), step, save_png=True)
+
+    # ----------------------------------------------------------------------------- Keras hooks
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        self.steps_before = int(self.model.optimizer.iterations.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.last_epoch = epoch
+        step = epoch + 1
+        seconds = time.perf_counter() - self.epoch_start
+        steps = int(self.model.optimizer.iterations.numpy()) - self.steps_before
+        pi = tf.nn.softmax(self.model.pi_logits).numpy()
+        with self.writer.as_default():
+            tf.summary.scalar("steps_per_second", steps / max(seconds, 1e-9), step=step)
+            tf.summary.scalar("learning_rate/network", _current_rate(self.model.optimizer), step=step)
+            if self.model.mixture_optimizer is not None:
+                mixture_rate = _current_rate(self.model.mixture_optimizer)
+                tf.summary.scalar("learning_rate/mixture", mixture_rate, step=step)
+            tf.summary.histogram("mixture/pi", pi, step=step)
+            tf.summary.histogram("mixture/means", self.model.means, step=step)
+            tf.summary.histogram("mixture/variances", tf.exp(self.model.log_vars), step=step)
+            tf.summary.scalar("mixture/min_pi", float(pi.min()), step=step)
+            every = self.logging.image_every
+            if every and step % every == 0:
+                self._pictures(step, final=False)
+            if self.logging.embedding_every and step % self.logging.embedding_every == 0:
+                self._embeddings()
+        if pi.min() < self.logging.min_cluster_weight and self.verbose:
+            print(f"warning: epoch {step}: cluster {int(pi.argmin())} has weight {pi.min():.4f} < "
+                  f"{self.logging.min_cluster_weight} (logging.min_cluster_weight): the mixture may be "
+                  "collapsing; try a smaller train.mixture_learning_rate or another seed", flush=True)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        step = self.last_epoch + 1
+        with self.writer.as_default():
+            self._pictures(step, final=True)
+            self._embeddings()
+            self._tsne(step)
+        self.writer.flush()
+
+    def write_hparams(self, final_metrics: dict) -> None:
+        """The config with the run's final metrics, for the HParams dashboard (called after evaluation)."""
+        from tensorboard.plugins.hparams import api as hp
+
+        with self.writer.as_default():
+            hp.hparams(self.hparams, trial_id=str(self.log_dir))
+            for name in ("acc", "nmi", "ari", "elbo"):
+                if name in final_metrics:
+                    tf.summary.scalar(f"final/{name}", final_metrics[name], step=self.last_epoch + 1)
+        self.writer.flush()
+
+
+def _current_rate(optimizer) -> float:
+    return float(np.asarray(optimizer.learning_rate))
