@@ -11,7 +11,8 @@ from vade_tf.training import train_and_evaluate
 
 EPOCHS = 3
 TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
-        "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": EPOCHS, "train.steps_per_execution": 4,
+        "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": EPOCHS,
+        "train.steps_per_execution": 4,
         "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
         "logging.tsne_samples": 60, "logging.samples_per_cluster": 4}
 
