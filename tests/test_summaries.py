@@ -95,3 +95,12 @@ def test_a_run_without_labels_or_images_skips_those_summaries(tmp_path):
     assert "steps_per_second" in tags and "tsne" in tags
     assert not {"samples", "reconstructions", "confusion", "final/acc"} & set(tags)
     assert (tmp_path / PNG_FILES["tsne"]).exists() and not (tmp_path / PNG_FILES["confusion"]).exists()
+
+
+def test_a_validation_fraction_adds_validation_curves(tmp_path):
+    config = load_config(overrides={**TINY, "train.validation_fraction": 0.2, "train.epochs": 2,
+                                    "logging.image_every": 0, "logging.embedding_every": 0})
+    train_and_evaluate(config, tmp_path, verbose=0)
+    validation = _events(tmp_path / "logs" / "restart_0" / "validation")
+    for term in ("elbo", "reconstruction", "kl_z", "kl_c"):
+        assert len(validation.Tensors(f"epoch_{term}")) == 2, term

@@ -102,6 +102,9 @@ class TrainConfig:
     steps_per_execution: int = 50
     # Compute ACC/NMI/ARI after every epoch when labels exist (one encoder pass per epoch).
     eval_every_epoch: bool = True
+    # A seeded fraction of the samples held out of training, for validation ELBO curves. The
+    # paper's protocol trains and evaluates on all samples: 0 (clustering metrics always use all).
+    validation_fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,9 @@ def _check_values(config: Config) -> None:
                           "must be a non-empty list of positive widths")
     if not 0.0 <= config.pretrain.noise_rate < 1.0:
         raise ConfigError(f"pretrain.noise_rate: got {config.pretrain.noise_rate!r}, must be in [0, 1)")
+    if not 0.0 <= config.train.validation_fraction < 1.0:
+        raise ConfigError(f"train.validation_fraction: got {config.train.validation_fraction!r}, "
+                          "must be in [0, 1)")
     if config.train.lr_decay > 1.0:
         raise ConfigError(f"train.lr_decay: got {config.train.lr_decay!r}, must be in (0, 1]")
 

@@ -133,6 +133,19 @@ def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Op
                                    t.lr_floor * scale)
 
 
+def split_validation(data: Dataset, fraction: float, seed: int):
+    """(training features, held-out validation features or None): a seeded split of in-memory data."""
+    if fraction == 0.0:
+        return data.x, None
+    if not data.in_memory:
+        raise ConfigError("train.validation_fraction: streamed features cannot be split in memory; "
+                          "set it to 0")
+    held_out = np.random.default_rng(seed).permutation(len(data.x))[:max(1, round(fraction * len(data.x)))]
+    mask = np.zeros(len(data.x), bool)
+    mask[held_out] = True
+    return data.x[~mask], data.x[mask]
+
+
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint: Path, verbose: int,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
@@ -142,8 +155,9 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     epoch otherwise, for log files), then one summary line with ACC when labels exist.
     """
     t = config.train
-    batch_size = min(t.batch_size, len(data.x))
-    steps_per_epoch = len(data.x) // batch_size
+    train_x, validation_x = split_validation(data, t.validation_fraction, seed)
+    batch_size = min(t.batch_size, len(train_x))
+    steps_per_epoch = len(train_x) // batch_size
     schedule, mixture_schedule = learning_rate_schedules(t, steps_per_epoch)
     mixture_optimizer = None
     if mixture_schedule is not None:
@@ -158,8 +172,9 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     all_callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
                       keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True), *callbacks]
     progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
-    model.fit(training_dataset(data.x, batch_size, seed), epochs=t.epochs, callbacks=all_callbacks,
-              shuffle=False, verbose=progress)
+    validation = None if validation_x is None else inference_dataset(validation_x, PREDICT_BATCH)
+    model.fit(training_dataset(train_x, batch_size, seed), validation_data=validation, epochs=t.epochs,
+              callbacks=all_callbacks, shuffle=False, verbose=progress)
     return history.epochs
 
 
