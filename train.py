@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from vade_tf.config import ConfigError, load_config, parse_override
     from vade_tf.data import DataError, check_dataset, load_dataset
+    from vade_tf.errors import RunDirBusy, TrainingStopped
 
     try:
         overrides = dict(parse_override(item) for item in args.set)
@@ -41,9 +42,12 @@ def main(argv=None) -> int:
 
         metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
                                      command=" ".join(["python"] + sys.argv), data=data)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, RunDirBusy) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:  # a signal (checkpoint saved) or a non-finite loss
+        print(f"{'error' if e.exit_code == 3 else 'stopped'}: {e}", file=sys.stderr)
+        return e.exit_code
     if "acc" in metrics:
         print(f"final: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f} "
               f"(elbo {metrics['elbo']:.3f}, run dir {args.run_dir})")

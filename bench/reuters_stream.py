@@ -78,7 +78,7 @@ def main() -> None:
     data = Dataset(x=features, y=None, name="reuters-synthetic")
     model = build_model(config, N_FEATURES, seed=0)
     start = time.perf_counter()
-    epochs = fit_vade(model, data, config, 0, Path(args.dir) / "logs", Path(args.dir) / "last.weights.h5", 1)
+    epochs = fit_vade(model, data, config, 0, Path(args.dir) / "logs", Path(args.dir) / "checkpoints", 1)
     epoch_seconds = time.perf_counter() - start
     peak = peak_rss_bytes()
 

@@ -44,7 +44,7 @@ def test_well_separated_clusters_are_recovered(tmp_path):
                                     "train.epochs": 5, "train.batch_size": 32})
     model = build_model(config, data.input_dim, seed=0)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
-    fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "last.weights.h5", verbose=0)
+    fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
     final = evaluate(model, data)
     assert init["ae_gmm"]["acc"] > 0.95
     assert final["acc"] > 0.95 and final["nmi"] > 0.85
@@ -84,8 +84,9 @@ def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
     assert last_line.startswith("final: acc ") and " nmi " in last_line and " ari " in last_line
     for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS, rundir.MODEL_SPEC,
                  f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_WEIGHTS}",
-                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_INFO}", "checkpoints/last.weights.h5"):
+                 f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_INFO}", "samples.png", "tsne.png", "confusion.png"):
         assert (run_dir / name).is_file(), name
+    assert list((run_dir / rundir.CHECKPOINT_DIR).glob("ckpt-*.index"))
     assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
     for key in ("acc", "nmi", "ari", "v_measure", "elbo", "wall_time_s", "seed", "versions"):
@@ -115,11 +116,12 @@ def test_pretraining_cache_is_reused_only_for_the_same_config(digits_run, tmp_pa
     again = _train(run_dir)
     assert again.returncode == 0 and "pretraining reused" in again.stdout
     assert info.stat().st_mtime_ns == stamp
+    # The same run directory refuses another config: its checkpoints belong to the first one.
     changed = _train(run_dir, "--set", "pretrain.noise_rate=0.1")
-    assert changed.returncode == 0 and "pretraining reused" not in changed.stdout
+    assert changed.returncode == 2 and "holds a checkpoint of another config" in changed.stderr
+    assert info.stat().st_mtime_ns == stamp
     # Another run can borrow the pretraining, but only when its config produced it.
-    borrowed = _train(tmp_path / "other", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
-                      "--set", "pretrain.noise_rate=0.1")
+    borrowed = _train(tmp_path / "other", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}")
     assert borrowed.returncode == 0 and "pretraining reused from" in borrowed.stdout
     refused = _train(tmp_path / "third", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
                      "--set", "pretrain.noise_rate=0.3")

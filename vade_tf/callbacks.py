@@ -45,8 +45,9 @@ class RunSummaries(keras.callbacks.Callback):
     """Writes the summaries described in the module docstring to ``log_dir`` and PNGs to ``figure_dir``."""
 
     def __init__(self, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
-                 hparams: Optional[dict] = None, verbose: int = 1):
+                 hparams: Optional[dict] = None, verbose: int = 1, epochs: Optional[int] = None):
         super().__init__()
+        self.epochs = epochs  # the end-of-run pictures wait for the last epoch (a resumed run fits twice)
         self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
         self.hparams = hparams or {}
@@ -134,6 +135,8 @@ class RunSummaries(keras.callbacks.Callback):
         self.steps_before = int(self.model.optimizer.iterations.numpy())
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.model.stop_training:  # interrupted or non-finite: this partial epoch is not a result
+            return
         self.last_epoch = epoch
         step = epoch + 1
         seconds = time.perf_counter() - self.epoch_start
@@ -162,6 +165,8 @@ class RunSummaries(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         step = self.last_epoch + 1
+        if self.model.stop_training or (self.epochs is not None and step < self.epochs):
+            return
         with self.writer.as_default():
             self._pictures(step, final=True)
             self._embeddings()

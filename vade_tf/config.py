@@ -105,6 +105,11 @@ class TrainConfig:
     # A seeded fraction of the samples held out of training, for validation ELBO curves. The
     # paper's protocol trains and evaluates on all samples: 0 (clustering metrics always use all).
     validation_fraction: float = 0.0
+    # Checkpoints are saved at every epoch's end and, when > 0, every this many steps (resume works
+    # from any of them, mid-epoch included).
+    checkpoint_every_steps: int = 0
+    # TensorFlow op determinism: the same seed gives identical results on CPU (a little slower).
+    deterministic: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ _RANGES = {
     "train.mixture_learning_rate": (0, True),
     "train.restarts": (1, False),
     "train.steps_per_execution": (1, False),
+    "train.checkpoint_every_steps": (0, False),
     "logging.image_every": (0, False),
     "logging.embedding_every": (0, False),
     "logging.embedding_samples": (1, False),

@@ -18,6 +18,7 @@ MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_di
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
+CHECKPOINT_DIR = "checkpoints"
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -56,3 +57,12 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
 
 def fingerprint_digest(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def training_digest(config) -> str:
+    """What a checkpoint must share with the config that resumes it: everything that shapes the
+    trajectory (data, model, pretraining, training and seed), except how many epochs to run."""
+    fields = config.to_dict()
+    train = {k: v for k, v in fields["train"].items() if k != "epochs"}
+    return fingerprint_digest({"data": fields["data"], "model": fields["model"],
+                               "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})

@@ -15,10 +15,11 @@ from vade_tf import rundir
 from vade_tf.callbacks import RunSummaries, flat_hparams
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
-from vade_tf.data.pipeline import inference_dataset, training_dataset
+from vade_tf.data.pipeline import epoch_batches, inference_dataset
 from vade_tf.metrics import cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
 from vade_tf.pretrain import pretrain
+from vade_tf.resume import Checkpointer, RunLock, TrainingState, check_resumable, checkpoint_identity
 
 PREDICT_BATCH = 2048
 
@@ -147,12 +148,15 @@ def split_validation(data: Dataset, fraction: float, seed: int):
 
 
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
-             checkpoint: Path, verbose: int,
+             checkpoint_dir: Path, verbose: int,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
-    The console shows Keras's progress bar with the named terms when it is a terminal (one line an
-    epoch otherwise, for log files), then one summary line with ACC when labels exist.
+    Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
+    RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
+    Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
+    The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
+    one summary line with ACC when labels exist.
     """
     t = config.train
     train_x, validation_x = split_validation(data, t.validation_fraction, seed)
@@ -165,16 +169,37 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
                   mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
                   steps_per_execution=min(t.steps_per_execution, steps_per_epoch))
-    history = EpochHistory()
+    model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
+
+    state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
+    record = state.restore_latest()
+    first_epoch, batches_done, history = 0, 0, EpochHistory()
+    if record is not None:
+        first_epoch, batches_done = record["epoch"], record["batches_done"]
+        history.epochs = record["history"]
+        if verbose:
+            print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {batches_done}")
+    checkpointer = Checkpointer(state, history.epochs, t.checkpoint_every_steps, steps_per_epoch,
+                                batches_done)
     all_callbacks = []
     if data.y is not None and t.eval_every_epoch:
         all_callbacks.append(ClusteringMetrics(data.x, data.y, verbose))
-    all_callbacks += [history, keras.callbacks.TensorBoard(log_dir=str(log_dir)),
-                      keras.callbacks.ModelCheckpoint(str(checkpoint), save_weights_only=True), *callbacks]
+    all_callbacks += [history, checkpointer, keras.callbacks.TensorBoard(log_dir=str(log_dir)), *callbacks]
     progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
     validation = None if validation_x is None else inference_dataset(validation_x, PREDICT_BATCH)
-    model.fit(training_dataset(train_x, batch_size, seed), validation_data=validation, epochs=t.epochs,
-              callbacks=all_callbacks, shuffle=False, verbose=progress)
+
+    def fit(first: int, last: int, skip: int) -> None:
+        model.fit(epoch_batches(train_x, batch_size, seed, first, last, skip), validation_data=validation,
+                  initial_epoch=first, epochs=last, steps_per_epoch=steps_per_epoch - skip,
+                  callbacks=all_callbacks, shuffle=False, verbose=progress)
+
+    if batches_done and first_epoch < t.epochs:  # finish the epoch the checkpoint was taken in
+        fit(first_epoch, first_epoch + 1, batches_done)
+        first_epoch += 1
+    if checkpointer.stopped is None and first_epoch < t.epochs:
+        fit(first_epoch, t.epochs, 0)
+    if checkpointer.stopped is not None:
+        raise checkpointer.stopped
     return history.epochs
 
 
@@ -201,14 +226,28 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
 
     With ``train.restarts`` = N, N initialisations (seeds seed..seed+N-1) are each pretrained and
     trained, and the one with the best final ELBO is kept: the paper's protocol, never by accuracy.
+    The run directory is locked while this runs; re-running on it resumes from its checkpoints.
     """
-    start = time.perf_counter()
-    run_dir = Path(run_dir)
-    keras.utils.set_random_seed(config.seed)
     if data is None:
         data = load_dataset(config.data)
     check_dataset(data, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):  # one training process per run directory
+        return _train_and_evaluate(config, Path(run_dir), verbose, command, data)
+
+
+def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
+    return run_dir / (f"restart_{restart}" if config.train.restarts > 1 else ".")
+
+
+def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
+                        data: Dataset) -> dict:
+    start = time.perf_counter()
+    for r in range(config.train.restarts):  # before anything is written
+        check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
+                        checkpoint_identity(config, data.input_dim))
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
     rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
 
     restarts = []
@@ -216,15 +255,15 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
     for r in range(config.train.restarts):
         seed = config.seed + r
         keras.utils.set_random_seed(seed)
-        restart_dir = run_dir / (f"restart_{r}" if config.train.restarts > 1 else ".")
+        restart_dir = _restart_dir(run_dir, r, config)
         log_dir = run_dir / "logs" / f"restart_{r}"
         model = build_model(config, data.input_dim, seed)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
                           log_dir / "pretrain")
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
-                                 flat_hparams(config.to_dict()), verbose)
-        epochs = fit_vade(model, data, config, seed, log_dir, restart_dir / "checkpoints" / "last.weights.h5",
-                          verbose, callbacks=[summaries])
+                                 flat_hparams(config.to_dict()), verbose, config.train.epochs)
+        epochs = fit_vade(model, data, config, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
+                          callbacks=[summaries])
         final = evaluate(model, data)
         summaries.write_hparams(final)
         record = {"restart": r, "seed": seed, "final": final, "epochs": epochs,

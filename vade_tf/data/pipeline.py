@@ -49,6 +49,27 @@ def training_dataset(x, batch_size: int, seed: int, targets: bool = False,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
+                  skip: int = 0) -> tf.data.Dataset:
+    """The batches of epochs first_epoch..last_epoch-1 back to back, for ``fit(steps_per_epoch=...)``.
+
+    Each epoch's order is a pure function of (seed, epoch), so a run resumed at any batch sees the
+    very batches an uninterrupted run would; ``skip`` drops the first batches of the first epoch.
+    Rows are gathered from the array by index, so only indices are shuffled.
+    """
+    if not isinstance(x, np.ndarray):
+        return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip)
+    n, rows = len(x), tf.constant(x)
+
+    def one_epoch(epoch):
+        noise = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(tf.argsort(noise)).batch(batch_size, drop_remainder=True)
+
+    ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch).skip(skip)
+    return ds.map(lambda index: tf.gather(rows, index), num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
+
+
 def inference_dataset(x, batch_size: int) -> tf.data.Dataset:
     """Batches in order, for encoding all samples deterministically."""
     return batches(x, batch_size).prefetch(tf.data.AUTOTUNE)

@@ -262,6 +262,21 @@ class ShardedFeatures:
         if len(pending) and not drop_remainder:
             yield pending
 
+    def epoch_batches(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int, skip: int = 0):
+        """Full batches of epochs first_epoch..last_epoch-1 back to back (see pipeline.epoch_batches)."""
+        import tensorflow as tf
+
+        def rows():
+            for epoch in range(first_epoch, last_epoch):
+                batches = self._rows(batch_size, seed, epoch, drop_remainder=True)
+                for index, batch in enumerate(batches):
+                    if epoch > first_epoch or index >= skip:
+                        yield batch
+        ds = tf.data.Dataset.from_generator(
+            rows, output_signature=tf.TensorSpec((None, self.shape[1]), tf.float32))
+        n_batches = (last_epoch - first_epoch) * (len(self) // batch_size) - skip
+        return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
+
     def batches(self, batch_size: int, seed: Optional[int] = None, drop_remainder: bool = False):
         import tensorflow as tf
 

@@ -1,0 +1,181 @@
+"""Crash-safe training state: checkpoints that continue a run bit for bit, and the run-directory lock.
+
+A checkpoint holds the model, both optimizers (moments and step count), the state of the model's
+random-number generator, and a JSON record of the position (epoch, batches done in it) and the
+epochs' history. The TensorFlow checkpoint files are written first and the JSON record last, by a
+rename, so a record exists only for a complete checkpoint; a kill at any moment leaves the previous
+checkpoint usable. At start the newest record whose checkpoint restores is used; a corrupt or
+partial one is reported and skipped.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import signal
+from pathlib import Path
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from vade_tf import rundir
+from vade_tf.errors import RunDirBusy, TrainingStopped
+
+KEEP = 2  # the newest two: if the last turns out unreadable, the one before it still is
+LOCK_FILE = ".lock"
+
+
+class TrainingState:
+    """The checkpoints of one training run in ``directory`` (``ckpt-<step>.*`` plus ``ckpt-<step>.json``)."""
+
+    def __init__(self, model, directory: Path, identity: dict):
+        self.directory = Path(directory)
+        self.identity = identity  # what must match to resume: input size, config digest
+        objects = {"model": model, "optimizer": model.optimizer, "rng": model.noise.state}
+        if model.mixture_optimizer is not None:
+            objects["mixture_optimizer"] = model.mixture_optimizer
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        self.model = model
+
+    def _records(self) -> list[Path]:
+        records = self.directory.glob("ckpt-*.json")
+        return sorted(records, key=lambda p: int(p.stem.split("-")[1]), reverse=True)
+
+    def save(self, epoch: int, batches_done: int, history: list[dict]) -> Path:
+        """Checkpoint now: after ``batches_done`` batches of epoch ``epoch`` (0 = at its start)."""
+        step = int(self.model.optimizer.iterations.numpy())
+        prefix = self.directory / f"ckpt-{step}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.checkpoint.write(str(prefix))
+        rundir.write_json(prefix.with_suffix(".json"), {
+            "epoch": epoch, "batches_done": batches_done, "step": step, "history": history,
+            **self.identity})
+        for old in self._records()[KEEP:]:
+            for path in self.directory.glob(f"{old.stem}.*"):
+                path.unlink(missing_ok=True)
+        return prefix
+
+    def restore_latest(self, warn=print) -> Optional[dict]:
+        """Restore the newest usable checkpoint and return its record, or None when there is none."""
+        for record_path in self._records():
+            try:
+                record = json.loads(record_path.read_text())
+                self.checkpoint.read(str(record_path.with_suffix(""))).assert_existing_objects_matched()
+            except (json.JSONDecodeError, tf.errors.OpError, ValueError, AssertionError) as e:
+                warn(f"warning: checkpoint {record_path.with_suffix('')} is corrupt or partial "
+                     f"({type(e).__name__}); trying the one before it")
+                continue
+            return record
+        return None
+
+
+def checkpoint_identity(config, input_dim: int) -> dict:
+    """What a checkpoint records about its run, and what a run must match to resume from it."""
+    return {"input_dim": input_dim, "config": rundir.training_digest(config)}
+
+
+def check_resumable(directory: Path, identity: dict) -> None:
+    """Refuse, before any work, to resume checkpoints that another config or dataset produced."""
+    from vade_tf.config import ConfigError
+
+    for record_path in sorted(Path(directory).glob("ckpt-*.json")):
+        try:
+            record = json.loads(record_path.read_text())
+        except json.JSONDecodeError:
+            continue  # reported, and skipped, when restoring
+        if {k: record.get(k) for k in identity} != identity:
+            raise ConfigError(f"{directory} holds a checkpoint of another config or data (input size "
+                              f"{record.get('input_dim')}, this data {identity['input_dim']}); resume with "
+                              "the same config, or pass a new --run-dir")
+
+
+class RunLock:
+    """An exclusive ``flock`` on the run directory for as long as training runs (released on exit,
+    even on SIGKILL, by the kernel)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            owner = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise RunDirBusy(f"run directory {self.path.parent} is in use by {owner}; wait for it to finish "
+                             "or pass another --run-dir") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """Saves a checkpoint at every epoch's end and every ``every_steps`` optimizer steps; on SIGTERM or
+    SIGINT saves one where it is and stops; at the first non-finite loss stops without saving, so
+    the last good checkpoint stays the newest. Must come after the callback that fills ``history``."""
+
+    def __init__(self, state: TrainingState, history: list, every_steps: int, steps_per_epoch: int,
+                 batches_done: int = 0):
+        super().__init__()
+        self.state, self.history, self.every_steps = state, history, every_steps
+        self.steps_per_epoch, self.first_batches_done = steps_per_epoch, batches_done
+        self.stopped: Optional[TrainingStopped] = None
+        self.signal: Optional[int] = None
+        self.last_save = None
+        self.previous_handlers: dict = {}
+
+    def _iterations(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_begin(self, logs=None):
+        def request_stop(signum, frame):
+            self.signal = signum
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.previous_handlers[signum] = signal.signal(signum, request_stop)
+
+    def on_train_end(self, logs=None):
+        for signum, handler in self.previous_handlers.items():
+            signal.signal(signum, handler)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.last_save is None:
+            self.last_save = self._iterations()
+        self.epoch, self.epoch_start = epoch, self._iterations() - self.first_batches_done
+        self.first_batches_done = 0  # only the first epoch of a resumed run starts part-way
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        done = self._iterations() - self.epoch_start
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped = TrainingStopped(
+                f"non-finite loss ({float(loss)}) in epoch {self.epoch + 1} by batch {done}; the last good "
+                "checkpoint is kept; lower train.learning_rate, or check the data for extreme values", 3)
+        elif self.signal is not None:
+            self.state.save(self.epoch, done, self.history)
+            name = signal.Signals(self.signal).name
+            self.stopped = TrainingStopped(f"stopped by {name} in epoch {self.epoch + 1} after batch {done}; "
+                                           "checkpoint saved: re-run the same command to resume",
+                                           128 + self.signal)
+        elif self.every_steps and self._iterations() - self.last_save >= self.every_steps \
+                and done < self.steps_per_epoch:
+            self.state.save(self.epoch, done, self.history)
+            self.last_save = self._iterations()
+        if self.stopped is not None:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped is None:
+            self.state.save(epoch + 1, 0, self.history)
+            self.last_save = self._iterations()
