@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     from vade_tf.config import ConfigError, load_config, parse_override
     from vade_tf.data import DataError, check_dataset, load_dataset
     from vade_tf.errors import RunDirBusy, TrainingStopped
+    from vade_tf.rundir import check_unlocked
 
     try:
         overrides = dict(parse_override(item) for item in args.set)
@@ -38,6 +39,7 @@ def main(argv=None) -> int:
         config = load_config(args.config, overrides)
         data = load_dataset(config.data)
         check_dataset(data, config)
+        check_unlocked(args.run_dir)
         from vade_tf.training import train_and_evaluate  # imports TensorFlow: after the cheap checks
 
         metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,

@@ -137,16 +137,3 @@ def test_restarts_keep_the_best_elbo_not_the_best_accuracy(tmp_path):
     assert len(elbos) == 2 and metrics["best_restart"] == int(np.argmax(elbos))
     assert metrics["elbo"] == max(elbos)
     assert (tmp_path / "restart_1" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()
-
-
-@pytest.mark.parametrize("args,fragment", [
-    (["--set", "train.epohcs=3"], "did you mean 'epochs'"),
-    (["--set", "model.n_clusters=0"], "model.n_clusters"),
-    (["--config", "missing.json"], "not found"),
-    (["--set", "train.batch_size=5000"], "larger than the 1797 samples"),
-])
-def test_cli_rejects_bad_input_in_one_line(tmp_path, args, fragment):
-    result = _train(tmp_path, *args)
-    assert result.returncode == 2
-    assert fragment in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""Crash-safe training state: checkpoints that continue a run bit for bit, and the run-directory lock.
+"""Crash-safe training state: checkpoints that continue a run bit for bit.
 
 A checkpoint holds the model, both optimizers (moments and step count), the state of the model's
 random-number generator, and a JSON record of the position (epoch, batches done in it) and the
@@ -9,10 +9,8 @@ partial one is reported and skipped.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import signal
 from pathlib import Path
 from typing import Optional
@@ -21,10 +19,9 @@ import keras
 import tensorflow as tf
 
 from vade_tf import rundir
-from vade_tf.errors import RunDirBusy, TrainingStopped
+from vade_tf.errors import TrainingStopped
 
 KEEP = 2  # the newest two: if the last turns out unreadable, the one before it still is
-LOCK_FILE = ".lock"
 
 
 class TrainingState:
@@ -63,7 +60,7 @@ class TrainingState:
             try:
                 record = json.loads(record_path.read_text())
                 self.checkpoint.read(str(record_path.with_suffix(""))).assert_existing_objects_matched()
-            except (json.JSONDecodeError, tf.errors.OpError, ValueError, AssertionError) as e:
+            except Exception as e:  # noqa: BLE001 - any failure to read means: not usable, try the previous
                 warn(f"warning: checkpoint {record_path.with_suffix('')} is corrupt or partial "
                      f"({type(e).__name__}); trying the one before it")
                 continue
@@ -89,36 +86,6 @@ def check_resumable(directory: Path, identity: dict) -> None:
             raise ConfigError(f"{directory} holds a checkpoint of another config or data (input size "
                               f"{record.get('input_dim')}, this data {identity['input_dim']}); resume with "
                               "the same config, or pass a new --run-dir")
-
-
-class RunLock:
-    """An exclusive ``flock`` on the run directory for as long as training runs (released on exit,
-    even on SIGKILL, by the kernel)."""
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self.handle = None
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.seek(0)
-            owner = self.handle.read().strip() or "another process"
-            self.handle.close()
-            raise RunDirBusy(f"run directory {self.path.parent} is in use by {owner}; wait for it to finish "
-                             "or pass another --run-dir") from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(f"pid {os.getpid()}")
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc):
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
 
 
 class Checkpointer(keras.callbacks.Callback):

@@ -1,12 +1,15 @@
 """The run directory: its layout, atomic writes, and the fingerprint that guards cached pretraining."""
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import tempfile
 from pathlib import Path
+
+from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -19,6 +22,7 @@ PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
 CHECKPOINT_DIR = "checkpoints"
+LOCK_FILE = ".lock"
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -66,3 +70,40 @@ def training_digest(config) -> str:
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     return fingerprint_digest({"data": fields["data"], "model": fields["model"],
                                "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})
+
+
+class RunLock:
+    """An exclusive ``flock`` on the run directory for as long as training runs (released on exit,
+    even on SIGKILL, by the kernel)."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.handle = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            owner = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise RunDirBusy(f"run directory {self.path.parent} is in use by {owner}; wait for it to finish "
+                             "or pass another --run-dir") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(f"pid {os.getpid()}")
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def check_unlocked(run_dir: Path) -> None:
+    """Fail fast, before any work, when another process trains in ``run_dir``."""
+    if (Path(run_dir) / LOCK_FILE).exists():
+        with RunLock(run_dir):
+            pass

@@ -19,7 +19,7 @@ from vade_tf.data.pipeline import epoch_batches, inference_dataset
 from vade_tf.metrics import cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
 from vade_tf.pretrain import pretrain
-from vade_tf.resume import Checkpointer, RunLock, TrainingState, check_resumable, checkpoint_identity
+from vade_tf.resume import Checkpointer, TrainingState, check_resumable, checkpoint_identity
 
 PREDICT_BATCH = 2048
 
@@ -147,6 +147,24 @@ def split_validation(data: Dataset, fraction: float, seed: int):
     return data.x[~mask], data.x[mask]
 
 
+def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> None:
+    """Adam on the paper's schedule (and the mixture's own, when configured), optimizer variables built,
+    so a checkpoint can be restored into them before the first step."""
+    t = config.train
+    schedule, mixture_schedule = learning_rate_schedules(t, steps_per_epoch)
+    mixture_optimizer = None
+    if mixture_schedule is not None:
+        mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
+    # Keras runs whole executions: one that does not divide the epoch would run into the next
+    # epoch's batches, so the largest divisor of the epoch up to the configured value is used.
+    limit = min(t.steps_per_execution, steps_per_epoch)
+    execution = max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
+                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
+                  steps_per_execution=execution)
+    model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
+
+
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint_dir: Path, verbose: int,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
@@ -162,14 +180,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     train_x, validation_x = split_validation(data, t.validation_fraction, seed)
     batch_size = min(t.batch_size, len(train_x))
     steps_per_epoch = len(train_x) // batch_size
-    schedule, mixture_schedule = learning_rate_schedules(t, steps_per_epoch)
-    mixture_optimizer = None
-    if mixture_schedule is not None:
-        mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
-                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
-                  steps_per_execution=min(t.steps_per_execution, steps_per_epoch))
-    model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
+    compile_for_training(model, config, steps_per_epoch)
 
     state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
     record = state.restore_latest()
@@ -231,7 +242,7 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
     if data is None:
         data = load_dataset(config.data)
     check_dataset(data, config)
-    with RunLock(run_dir):  # one training process per run directory
+    with rundir.RunLock(run_dir):  # one training process per run directory
         return _train_and_evaluate(config, Path(run_dir), verbose, command, data)
 
 
