@@ -36,23 +36,27 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def build_corpus(directory: Path, seed: int = 0) -> rcv1.ShardedFeatures:
+def build_corpus(directory: Path, n_documents: int, seed: int = 0) -> rcv1.ShardedFeatures:
     """Synthetic shards with meta.json last, as the preparation writes them; reused when complete."""
     if (directory / rcv1.META_FILE).exists():
-        return rcv1.ShardedFeatures(directory)
+        features = rcv1.ShardedFeatures(directory)
+        if len(features) == n_documents:
+            return features
+        raise SystemExit(f"{directory} holds a corpus of {len(features)} documents; remove it or pass "
+                         "another --dir")
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     shards = []
-    for index, start in enumerate(range(0, N_DOCUMENTS, rcv1.SHARD_SIZE)):
-        rows = min(rcv1.SHARD_SIZE, N_DOCUMENTS - start)
+    for index, start in enumerate(range(0, n_documents, rcv1.SHARD_SIZE)):
+        rows = min(rcv1.SHARD_SIZE, n_documents - start)
         x = scipy.sparse.random(rows, N_FEATURES, density=DENSITY, format="csr", dtype=np.float64,
                                 random_state=rng)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
         x = (scipy.sparse.diags(rcv1.ROW_NORM / np.maximum(norms, 1e-12)) @ x).astype(np.float32).tocsr()
         rcv1.write_shard(directory / rcv1.shard_name(index), x, rng.integers(0, 4, rows))
         shards.append({"file": rcv1.shard_name(index), "n": rows})
-        print(f"shard {index + 1}: {start + rows}/{N_DOCUMENTS}", flush=True)
-    meta = {"n_samples": N_DOCUMENTS, "n_features": N_FEATURES, "shards": shards, "min": 0.0,
+        print(f"shard {index + 1}: {start + rows}/{n_documents}", flush=True)
+    meta = {"n_samples": n_documents, "n_features": N_FEATURES, "shards": shards, "min": 0.0,
             "max": rcv1.ROW_NORM, "synthetic": True}
     (directory / rcv1.META_FILE).write_text(json.dumps(meta))
     return rcv1.ShardedFeatures(directory)
@@ -61,11 +65,12 @@ def build_corpus(directory: Path, seed: int = 0) -> rcv1.ShardedFeatures:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="/tmp/reuters-synthetic", help="where the corpus is built")
+    parser.add_argument("--documents", type=int, default=N_DOCUMENTS, help="corpus size (default: RCV1's)")
     parser.add_argument("--out", default="results/bench-reuters-stream.json")
     args = parser.parse_args()
 
     start = time.perf_counter()
-    features = build_corpus(Path(args.dir))
+    features = build_corpus(Path(args.dir), args.documents)
     build_seconds = time.perf_counter() - start
     rss_after_build = peak_rss_bytes()
 
@@ -82,13 +87,13 @@ def main() -> None:
     epoch_seconds = time.perf_counter() - start
     peak = peak_rss_bytes()
 
-    dense_bytes = N_DOCUMENTS * N_FEATURES * 4
+    dense_bytes = args.documents * N_FEATURES * 4
     on_disk = sum(p.stat().st_size for p in features.paths)
     result = {
         "benchmark": "one VaDE epoch (configs/reuters.json, batch 100), 685,071 x 2,000 streamed features",
         "command": "python " + " ".join(sys.argv), "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "versions": rundir.library_versions(),
-        "n_documents": N_DOCUMENTS, "n_features": N_FEATURES, "density": DENSITY,
+        "n_documents": args.documents, "n_features": N_FEATURES, "density": DENSITY,
         "corpus_on_disk_bytes": on_disk, "dense_float32_bytes": dense_bytes,
         "corpus_build_seconds": round(build_seconds, 1), "epoch_seconds": round(epoch_seconds, 1),
         "peak_rss_after_build_bytes": rss_after_build, "peak_rss_bytes": peak,
