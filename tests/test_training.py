@@ -137,3 +137,16 @@ def test_restarts_keep_the_best_elbo_not_the_best_accuracy(tmp_path):
     assert len(elbos) == 2 and metrics["best_restart"] == int(np.argmax(elbos))
     assert metrics["elbo"] == max(elbos)
     assert (tmp_path / "restart_1" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()
+
+
+def test_restart_selection_trains_only_the_best_early_elbo_to_the_end(tmp_path):
+    result = _train(tmp_path, "--epochs", "3", "--set", "train.restarts=3",
+                    "--set", "train.restart_selection_epochs=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / rundir.METRICS_FILE).read_text())
+    records = metrics["restarts"]
+    early = [r.get("selection", r["final"])["elbo"] for r in records]
+    best = records[metrics["best_restart"]]
+    assert metrics["best_restart"] == int(np.argmax(early)) and "selection" in best
+    assert [len(r["epochs"]) for r in records] == [3 if r is best else 1 for r in records]
+    assert metrics["elbo"] == best["final"]["elbo"]

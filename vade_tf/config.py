@@ -97,6 +97,10 @@ class TrainConfig:
     mixture_learning_rate: Optional[float] = None
     # The paper's protocol: this many independent initialisations, keep the best final ELBO.
     restarts: int = 1
+    # When > 0 (and restarts > 1): train every restart this many epochs, then only the one with the
+    # best ELBO on to train.epochs. On MNIST the ELBO after 10 epochs ranked three seeds as their
+    # final ACC did (results/mnist-seed*.json), at a tenth of the cost of full restarts.
+    restart_selection_epochs: int = 0
     # XLA-compile the train step; several steps per host call keep Python out of the loop.
     jit_compile: bool = True
     steps_per_execution: int = 50
@@ -175,6 +179,7 @@ _RANGES = {
     "train.restarts": (1, False),
     "train.steps_per_execution": (1, False),
     "train.checkpoint_every_steps": (0, False),
+    "train.restart_selection_epochs": (0, False),
     "logging.image_every": (0, False),
     "logging.embedding_every": (0, False),
     "logging.embedding_samples": (1, False),

@@ -1,6 +1,7 @@
 """train_and_evaluate(config, run_dir): data -> pretraining -> VaDE training -> metrics, in one call."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -250,6 +251,30 @@ def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
     return run_dir / (f"restart_{restart}" if config.train.restarts > 1 else ".")
 
 
+def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int) -> dict:
+    """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
+    checkpoints), evaluate; returns its record with the trained ``model``."""
+    seed = config.seed + r
+    keras.utils.set_random_seed(seed)
+    restart_dir = _restart_dir(run_dir, r, config)
+    log_dir = run_dir / "logs" / f"restart_{r}"
+    model = build_model(config, data.input_dim, seed)
+    init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
+                      log_dir / "pretrain")
+    summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed, flat_hparams(config.to_dict()),
+                             verbose, config.train.epochs)
+    phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+    history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
+                       callbacks=[summaries])
+    final = evaluate(model, data)
+    if epochs == config.train.epochs:
+        summaries.write_hparams(final)
+    if verbose and config.train.restarts > 1:
+        print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
+    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model,
+            "init": {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}}
+
+
 def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
                         data: Dataset) -> dict:
     start = time.perf_counter()
@@ -261,31 +286,23 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     keras.utils.set_random_seed(config.seed)
     rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
 
-    restarts = []
-    best: Optional[dict] = None
-    for r in range(config.train.restarts):
-        seed = config.seed + r
-        keras.utils.set_random_seed(seed)
-        restart_dir = _restart_dir(run_dir, r, config)
-        log_dir = run_dir / "logs" / f"restart_{r}"
-        model = build_model(config, data.input_dim, seed)
-        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
-                          log_dir / "pretrain")
-        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
-                                 flat_hparams(config.to_dict()), verbose, config.train.epochs)
-        epochs = fit_vade(model, data, config, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                          callbacks=[summaries])
-        final = evaluate(model, data)
-        summaries.write_hparams(final)
-        record = {"restart": r, "seed": seed, "final": final, "epochs": epochs,
-                  "init": {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}}
-        restarts.append(record)
-        if best is None or final["elbo"] > best["final"]["elbo"]:
-            model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
-            rundir.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
-            best = record
-        if verbose and config.train.restarts > 1:
-            print(f"restart {r}: elbo {final['elbo']:.3f}")
+    t = config.train
+    # With restart_selection_epochs, every restart trains that many epochs and only the one with the
+    # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
+    selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
+    first_phase = t.restart_selection_epochs if selecting else t.epochs
+    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose) for r in range(t.restarts)]
+    best = max(restarts, key=lambda record: record["final"]["elbo"])
+    if selecting:
+        if verbose:
+            print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
+        best["selection"] = best["final"]
+        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose))
+    model = best.pop("model")
+    for record in restarts:
+        record.pop("model", None)
+    model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
+    rundir.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
 
     metrics = {**best["final"], "best_restart": best["restart"], "seed": config.seed, "command": command,
                "n_samples": int(len(data.x)), "wall_time_s": time.perf_counter() - start,
