@@ -69,12 +69,19 @@ class PretrainConfig:
     learning_rate: float = 1e-3
     # Masking-noise rate on each layer's input during denoising pretraining (DEC uses 0.2).
     noise_rate: float = 0.2
-    # GaussianMixture restarts on the latent means; the best likelihood wins.
+    # Restarts of the clustering on the latent (GaussianMixture, or k-means for "spectral"); best wins.
     gmm_n_init: int = 10
     # Covariance of that GaussianMixture. "full" fits full covariances and initialises the diagonal
     # prior from their diagonals: pretrained latent clusters are not axis-aligned, and on MNIST a
     # diagonal GMM's best likelihood merges 4s and 9s where the full one separates them.
     gmm_covariance: str = "diag"
+    # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
+    # or "spectral": spectral clustering on the k-nearest-neighbour graph of the latent means, then
+    # each cluster's weight, mean and variances. Pretrained clusters are curved; the graph follows
+    # them where a Gaussian cannot, so the partition no longer hangs on the autoencoder's seed.
+    mixture_init: str = "gmm"
+    # Neighbours per point in that graph.
+    spectral_neighbors: int = 10
     # Reuse the pretraining of another run directory (its fingerprint must match this config).
     from_dir: Optional[str] = None
 
@@ -156,6 +163,7 @@ _CHOICES = {
     "model.likelihood": ("bernoulli", "gaussian"),
     "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),
     "pretrain.gmm_covariance": ("diag", "full"),
+    "pretrain.mixture_init": ("gmm", "spectral"),
 }
 # (minimum, strict): value must be > minimum when strict, else >= minimum.
 _RANGES = {
@@ -168,6 +176,7 @@ _RANGES = {
     "pretrain.batch_size": (1, False),
     "pretrain.learning_rate": (0, True),
     "pretrain.gmm_n_init": (1, False),
+    "pretrain.spectral_neighbors": (2, False),
     "train.epochs": (0, False),
     "train.batch_size": (1, False),
     "train.learning_rate": (0, True),

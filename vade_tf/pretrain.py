@@ -4,10 +4,11 @@ The paper pretrains with a stacked autoencoder and fits a GMM on the latent; the
 released that code, and weak pretraining is why most reimplementations stall at 57-81% on MNIST.
 The default here is DEC's recipe: greedy layer-wise denoising autoencoders (masking noise on each
 layer's input), then end-to-end fine-tuning, then a GaussianMixture with several inits
-(diagonal, or full with its diagonals kept: ``pretrain.gmm_covariance``).
-At the short schedules a 2-core CPU affords, plain end-to-end pretraining followed by a full-covariance
-GMM measured best on MNIST (results/pretraining-mnist.json, results/init-mnist.json), and is what
-configs/mnist.json uses; ``pretrain.method`` and ``pretrain.gmm_covariance`` choose.
+(diagonal, or full with its diagonals kept: ``pretrain.gmm_covariance``), or spectral clustering
+of the latent's neighbour graph whose clusters' moments set the prior (``pretrain.mixture_init``).
+At the short schedules a 2-core CPU affords, plain end-to-end pretraining followed by the spectral
+partition measured best on MNIST (results/init-mnist-spectral.json), and is what configs/mnist.json
+uses: a GMM's partition of the same latent ranged from ACC 0.71 to 0.95 with the autoencoder's seed.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Optional
 import keras
 import numpy as np
 import tensorflow as tf
+from sklearn.cluster import KMeans
+from sklearn.manifold import SpectralEmbedding
 from sklearn.mixture import GaussianMixture
 
 from vade_tf import elbo
@@ -113,11 +116,44 @@ def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
     return gmm.weights_, gmm.means_, variances, gmm.predict(z)
 
 
+def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int,
+                       seed: int) -> np.ndarray:
+    """Spectral clustering of the latent means: a hard cluster for every sample.
+
+    The clusters of a pretrained latent are curved and touch at their tips; a k-nearest-neighbour
+    graph follows them where Gaussians cannot. Embedding by LOBPCG (seconds for 70,000 points, where
+    ARPACK's shift-invert took minutes), rows scaled to unit length (Ng, Jordan and Weiss), k-means.
+    """
+    embedding = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
+                                  n_neighbors=n_neighbors, eigen_solver="lobpcg",
+                                  random_state=seed).fit_transform(z.astype(np.float64))
+    embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
+    return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
+
+
+def partition_moments(z: np.ndarray, assignments: np.ndarray,
+                      n_clusters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cluster's share, mean and per-dimension variance: a diagonal GMM that keeps the partition.
+
+    No EM afterwards: EM would move the mixture to the diagonal likelihood optimum, which on MNIST
+    merges clusters the partition keeps apart.
+    """
+    z = z.astype(np.float64)
+    counts = np.bincount(assignments, minlength=n_clusters)
+    if (counts == 0).any():
+        raise ValueError(f"the partition left cluster(s) {np.flatnonzero(counts == 0).tolist()} empty; "
+                         "lower model.n_clusters or use pretrain.mixture_init = \"gmm\"")
+    means = np.stack([z[assignments == k].mean(axis=0) for k in range(n_clusters)])
+    variances = np.stack([z[assignments == k].var(axis=0) for k in range(n_clusters)]) + 1e-6
+    return counts / counts.sum(), means, variances
+
+
 def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
              log_dir: Optional[Path] = None) -> dict:
-    """Run the configured pretraining, then set pi, mu_c, sigma_c^2 from a GMM on the latent means.
+    """Run the configured pretraining, then set pi, mu_c, sigma_c^2 from a partition of the latent means.
 
-    Returns the loss curves and the GMM's hard assignment of every sample (the AE+GMM baseline).
+    Returns the loss curves and the partition's hard assignment of every sample (the AE+GMM baseline,
+    or AE+spectral clustering with ``mixture_init = "spectral"``).
     """
     history: dict = {}
     if config.method == "stacked_denoising":
@@ -127,8 +163,12 @@ def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
         noise = config.noise_rate if config.method == "denoising" else 0.0
         history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir)
     z = encode_means(model, x)
-    weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
-                                                         config.gmm_covariance)
+    if config.mixture_init == "spectral":
+        assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors, config.gmm_n_init, seed)
+        weights, means, variances = partition_moments(z, assignments, model.n_clusters)
+    else:
+        weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
+                                                             config.gmm_covariance)
     model.set_mixture(weights, means, variances)
     history["gmm_assignments"] = assignments
     return history
