@@ -3,7 +3,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from vade_tf.metrics import cluster_accuracy
-from vade_tf.pretrain import fit_mixture
+from vade_tf.pretrain import fit_mixture, partition_moments, spectral_partition
 
 
 def _correlated_clusters(n_per_cluster=300, seed=0):
@@ -38,3 +38,46 @@ def test_full_covariance_initialises_the_diagonal_prior_from_its_diagonals():
     # The variances are the per-cluster spreads of the assigned points, not of a diagonal refit.
     for c in range(3):
         np.testing.assert_allclose(variances[c], z[assignments == c].var(0), rtol=0.05)
+
+
+def _rings(n_per_ring=300, seed=0):
+    """Two concentric noisy circles in 3-d: clusters no Gaussian mixture can separate."""
+    rng = np.random.default_rng(seed)
+    angle = rng.uniform(0, 2 * np.pi, size=2 * n_per_ring)
+    radius = np.repeat([1.0, 4.0], n_per_ring)
+    z = np.stack([radius * np.cos(angle), radius * np.sin(angle), np.zeros_like(angle)], 1)
+    return z + rng.normal(scale=0.1, size=z.shape), np.repeat([0, 1], n_per_ring)
+
+
+def test_spectral_partition_follows_curved_clusters_where_a_gmm_cannot():
+    z, y = _rings()
+    *_, gmm_assignments = fit_mixture(z, 2, n_init=3, seed=0, covariance="full")
+    assert cluster_accuracy(y, gmm_assignments) < 0.8
+    assignments = spectral_partition(z, 2, n_neighbors=10, n_init=3, seed=0)
+    assert cluster_accuracy(y, assignments) == 1.0
+    np.testing.assert_array_equal(assignments, spectral_partition(z, 2, n_neighbors=10, n_init=3, seed=0))
+
+
+def test_spectral_partition_recovers_gaussian_clusters_too():
+    z, y = _correlated_clusters(n_per_cluster=200)
+    assert cluster_accuracy(y, spectral_partition(z, 3, n_neighbors=10, n_init=3, seed=1)) > 0.99
+
+
+def test_partition_moments_are_each_clusters_share_mean_and_variance():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(50, 4))
+    assignments = rng.integers(0, 3, size=50)
+    weights, means, variances = partition_moments(z, assignments, 3)
+    for c in range(3):
+        members = z[assignments == c]
+        assert np.isclose(weights[c], len(members) / 50)
+        np.testing.assert_allclose(means[c], members.mean(0))
+        np.testing.assert_allclose(variances[c], members.var(0) + 1e-6)
+    order = rng.permutation(50)  # the moments of a partition do not depend on the sample order
+    for a, b in zip((weights, means, variances), partition_moments(z[order], assignments[order], 3)):
+        np.testing.assert_allclose(a, b)
+
+
+def test_partition_moments_reject_an_empty_cluster():
+    with pytest.raises(ValueError, match=r"cluster\(s\) \[2\] empty"):
+        partition_moments(np.zeros((4, 2)), np.array([0, 1, 0, 1]), 3)
