@@ -23,15 +23,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from vade_tf import rundir  # noqa: E402
 from vade_tf.config import load_config  # noqa: E402
-from vade_tf.data.pipeline import training_dataset  # noqa: E402
+from vade_tf.data.pipeline import epoch_batches  # noqa: E402
 from vade_tf.model import VaDE  # noqa: E402
 from vade_tf.pretrain import encode_means, pretrain_end_to_end  # noqa: E402
+from vade_tf.training import compile_for_training  # noqa: E402
 
 N, D = 70_000, 784
 
@@ -111,11 +111,11 @@ def main() -> None:
               "pretrain_epoch_masking_noise": step_gemm * steps,
               "encoder_pass": 2 * encoder_macs * N / peak}
 
-    model.compile(keras.optimizers.Adam(0.002, epsilon=1e-4), jit_compile=config.train.jit_compile,
-                  steps_per_execution=config.train.steps_per_execution)
-    vade_data = training_dataset(x, args.batch_size, seed=0)
-    seconds = {"vade_epoch": best_seconds(
-        lambda: model.fit(vade_data, epochs=1, shuffle=False, verbose=0), args.epochs)}
+    # The optimizers (the mixture's own, when configured), XLA, steps per execution and the
+    # per-(seed, epoch) batch order that train.py uses.
+    compile_for_training(model, config, steps)
+    seconds = {"vade_epoch": best_seconds(lambda: model.fit(
+        epoch_batches(x, args.batch_size, 0, 0, 1), epochs=1, steps_per_epoch=steps, verbose=0), args.epochs)}
     pretrain_config = dataclasses.replace(config.pretrain, epochs=1, batch_size=args.batch_size)
     seconds["pretrain_epoch"] = best_seconds(
         lambda: pretrain_end_to_end(model, x, pretrain_config, 0, 0.0), args.epochs)

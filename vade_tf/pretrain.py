@@ -164,7 +164,8 @@ def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
         history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir)
     z = encode_means(model, x)
     if config.mixture_init == "spectral":
-        assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors, config.gmm_n_init, seed)
+        assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors, config.gmm_n_init,
+                                         seed)
         weights, means, variances = partition_moments(z, assignments, model.n_clusters)
     else:
         weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
