@@ -56,6 +56,7 @@ def test_mnist_config_carries_the_papers_hyperparameters():
     ({"train": {"learning_rate": 0}}, "train.learning_rate: got 0.0, must be > 0"),
     ({"model": {"likelihood": "poisson"}}, "allowed: bernoulli, gaussian"),
     ({"pretrain": {"mixture_init": "kmeans"}}, "allowed: gmm, spectral"),
+    ({"train": {"mixed_precision": "float16"}}, "allowed: none, mixed_float16, mixed_bfloat16"),
     ({"pretrain": {"spectral_neighbors": 1}}, "pretrain.spectral_neighbors: got 1, must be >= 2"),
     ({"model": {"hidden_dims": [500, 0]}}, "model.hidden_dims"),
     ({"model": {"hidden_dims": 500}}, "expected a list"),

@@ -61,6 +61,34 @@ def test_a_training_step_moves_the_mixture_parameters(separate_optimizer):
         assert not np.allclose(old, variable.numpy())
 
 
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_computes_hidden_layers_in_half_and_the_elbo_in_float32(policy):
+    full, mixed = _model(), _model(hidden_dtype=policy)
+    mixed.set_weights(full.get_weights())
+    half = policy.removeprefix("mixed_")
+    assert {layer.compute_dtype for layer in mixed.encoder.hidden + mixed.decoder.hidden} == {half}
+    assert {v.dtype for v in mixed.weights if v.trainable} == {"float32"}
+    assert {t.dtype for t in mixed.elbo_terms(_data()).values()} == {tf.float32}
+    x = _data(7)  # the same weights give the same latent means, to half precision
+    np.testing.assert_allclose(mixed.encoder(x)[0].numpy(), full.encoder(x)[0].numpy(), rtol=0.03, atol=0.03)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("separate_optimizer", [False, True])
+def test_mixed_precision_training_is_finite_and_improves_the_elbo(policy, separate_optimizer):
+    model = _model(hidden_dtype=policy)
+    mixture_optimizer = keras.optimizers.Adam(0.01) if separate_optimizer else None
+    model.compile(model.network_optimizer(keras.optimizers.Adam(3e-3)), mixture_optimizer=mixture_optimizer,
+                  jit_compile=True)
+    # float16 needs loss scaling (its small gradients underflow); bfloat16 has float32's range.
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    before = [v.numpy().copy() for v in model.mixture_variables]
+    loss = model.fit(_data(), batch_size=20, epochs=8, verbose=0).history["loss"]
+    assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
+    for old, variable in zip(before, model.mixture_variables):
+        assert variable.dtype == "float32" and not np.allclose(old, variable.numpy())
+
+
 def test_set_mixture_round_trips_through_log_space():
     model = _model()
     weights, means, variances = np.array([0.2, 0.3, 0.5]), np.arange(6.0).reshape(3, 2), np.full((3, 2), 0.1)
@@ -92,4 +120,5 @@ def test_model_spec_keys_match_the_constructor():
     from vade_tf import rundir
     assert set(_model().get_config()) == rundir.MODEL_SPEC_KEYS
     parameters = inspect.signature(VaDE.__init__).parameters
-    assert rundir.MODEL_SPEC_KEYS == {p for p in parameters if p not in ("self", "kwargs")}
+    # hidden_dtype is a training choice: the weights are float32 either way, and serving runs float32.
+    assert rundir.MODEL_SPEC_KEYS == {p for p in parameters if p not in ("self", "kwargs", "hidden_dtype")}

@@ -121,6 +121,10 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     # TensorFlow op determinism: the same seed gives identical results on CPU (a little slower).
     deterministic: bool = False
+    # "mixed_float16" / "mixed_bfloat16": the hidden layers compute in half precision (GPU tensor
+    # cores); weights, the distribution heads, the mixture and the ELBO stay float32. float16 gets
+    # dynamic loss scaling. Also applies to pretraining.
+    mixed_precision: str = "none"
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ _CHOICES = {
     "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),
     "pretrain.gmm_covariance": ("diag", "full"),
     "pretrain.mixture_init": ("gmm", "spectral"),
+    "train.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
 }
 # (minimum, strict): value must be > minimum when strict, else >= minimum.
 _RANGES = {

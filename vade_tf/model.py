@@ -22,7 +22,7 @@ class VaDE(keras.Model):
 
     def __init__(self, input_dim: int, n_clusters: int, latent_dim: int = 10,
                  hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
-                 mc_samples: int = 1, seed: int = 0, **kwargs):
+                 mc_samples: int = 1, seed: int = 0, hidden_dtype: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
                             ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
@@ -31,8 +31,12 @@ class VaDE(keras.Model):
         self.input_dim, self.n_clusters, self.latent_dim = int(input_dim), int(n_clusters), int(latent_dim)
         self.hidden_dims, self.likelihood = [int(h) for h in hidden_dims], likelihood
         self.mc_samples, self.seed = int(mc_samples), int(seed)
-        self.encoder = Encoder(self.hidden_dims, self.latent_dim, name="encoder")
-        self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, name="decoder")
+        # A training choice (train.mixed_precision), not part of get_config: the weights are float32
+        # either way, and a model rebuilt from model.json for serving computes in float32.
+        self.hidden_dtype = hidden_dtype
+        self.encoder = Encoder(self.hidden_dims, self.latent_dim, hidden_dtype, name="encoder")
+        self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, hidden_dtype,
+                               name="decoder")
         self.pi_logits = self.add_weight(shape=(self.n_clusters,), initializer="zeros", name="pi_logits")
         self.means = self.add_weight(shape=(self.n_clusters, self.latent_dim),
                                      initializer=keras.initializers.RandomNormal(seed=self.seed),
@@ -62,6 +66,13 @@ class VaDE(keras.Model):
         self.pi_logits.assign(np.log(np.asarray(weights, np.float64)).astype(np.float32))
         self.means.assign(np.asarray(means, np.float32))
         self.log_vars.assign(np.log(np.asarray(variances, np.float64)).astype(np.float32))
+
+    def network_optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+        """``optimizer`` with dynamic loss scaling when the hidden layers compute in float16, whose
+        small gradients would otherwise underflow to zero; unchanged otherwise."""
+        if self.hidden_dtype == "mixed_float16":
+            return keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     def build(self, input_shape):
         self.encoder.build(input_shape)
@@ -143,17 +154,20 @@ class VaDE(keras.Model):
 
     def train_step(self, data):
         x = self._features(data)
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
             terms = self.elbo_terms(x)
-            loss = -tf.reduce_mean(terms["elbo"])
+            # Under tf.distribute the replicas' gradients are summed, so each replica's mean is
+            # divided by their number: the update is the global batch's mean, whatever the replicas.
+            loss = -tf.reduce_mean(terms["elbo"]) / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else loss
         if self.mixture_optimizer is None:
             variables = self.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
         else:
+            # The mixture's gradients flow through float32 ops only, so they come from the unscaled loss.
             network, mixture = self.network_variables, self.mixture_variables
-            grads = tape.gradient(loss, network + mixture)
-            self.optimizer.apply_gradients(zip(grads[:len(network)], network))
-            self.mixture_optimizer.apply_gradients(zip(grads[len(network):], mixture))
+            self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, network), network))
+            self.mixture_optimizer.apply_gradients(zip(tape.gradient(loss, mixture), mixture))
         return self._update_trackers(terms)
 
     def test_step(self, data):

@@ -42,10 +42,11 @@ def _squared_error(x, x_hat):
     return 0.5 * tf.reduce_sum(tf.square(x - x_hat), -1)
 
 
-def _fit(autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float, config,
-         seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None) -> list[float]:
+def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float,
+         config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None) -> list[float]:
     batch_size = min(config.batch_size, len(x))
-    autoencoder.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss,
+    optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
+    autoencoder.compile(optimizer=optimizer, loss=loss,
                         jit_compile=True, steps_per_execution=min(50, len(x) // batch_size))
     data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
     if verbose:
@@ -65,7 +66,8 @@ def _layer_pairs(model: VaDE) -> list[tuple[keras.layers.Layer, keras.layers.Lay
 
 def _encode_layer(layer: keras.layers.Layer, h: np.ndarray) -> np.ndarray:
     apply = tf.function(layer, jit_compile=True)
-    return np.concatenate([apply(batch).numpy() for batch in inference_dataset(h, ENCODE_BATCH)])
+    codes = [apply(batch).numpy() for batch in inference_dataset(h, ENCODE_BATCH)]
+    return np.concatenate(codes).astype(np.float32)  # half precision under mixed_precision
 
 
 def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
@@ -77,7 +79,7 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
         inputs = keras.Input((h.shape[1],))
         outputs = decode(encode(inputs))
         loss = (_reconstruction_loss(model.likelihood, model.input_dim) if k == 0 else _squared_error)
-        losses[f"layer_{k}"] = _fit(keras.Model(inputs, outputs), h, loss, config.layer_epochs,
+        losses[f"layer_{k}"] = _fit(model, keras.Model(inputs, outputs), h, loss, config.layer_epochs,
                                     config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir)
         h = _encode_layer(encode, h)
     return losses
@@ -92,7 +94,8 @@ def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rat
         h = layer(h)
     autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(h)))
     loss = _reconstruction_loss(model.likelihood, model.input_dim)
-    return _fit(autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose, log_dir)
+    return _fit(model, autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose,
+                log_dir)
 
 
 def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:

@@ -54,9 +54,12 @@ def library_versions() -> dict:
 
 def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     """Everything that determines the pretrained weights and the GMM: reuse only on an exact match."""
-    return {"data": config.to_dict()["data"], "input_dim": input_dim, "seed": seed,
-            "model": {k: v for k, v in config.to_dict()["model"].items() if k != "mc_samples"},
-            "pretrain": {k: v for k, v in config.to_dict()["pretrain"].items() if k != "from_dir"}}
+    fingerprint = {"data": config.to_dict()["data"], "input_dim": input_dim, "seed": seed,
+                   "model": {k: v for k, v in config.to_dict()["model"].items() if k != "mc_samples"},
+                   "pretrain": {k: v for k, v in config.to_dict()["pretrain"].items() if k != "from_dir"}}
+    if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
+        fingerprint["mixed_precision"] = config.train.mixed_precision
+    return fingerprint
 
 
 def fingerprint_digest(fingerprint: dict) -> str:

@@ -26,9 +26,10 @@ PREDICT_BATCH = 2048
 
 
 def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
-    m = config.model
+    m, precision = config.model, config.train.mixed_precision
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
-                 hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed)
+                 hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
+                 hidden_dtype=None if precision == "none" else precision)
     model.build((None, input_dim))
     return model
 
@@ -160,7 +161,7 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
     # epoch's batches, so the largest divisor of the epoch up to the configured value is used.
     limit = min(t.steps_per_execution, steps_per_epoch)
     execution = max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
-    model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon),
+    model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
                   mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
