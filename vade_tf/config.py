@@ -125,6 +125,10 @@ class TrainConfig:
     # cores); weights, the distribution heads, the mixture and the ELBO stay float32. float16 gets
     # dynamic loss scaling. Also applies to pretraining.
     mixed_precision: str = "none"
+    # tf.distribute: "default" (one device) or "mirrored" (every local GPU, data-parallel, the
+    # replicas' gradients summed into the global batch's mean). Under "mirrored" XLA is off and one
+    # step runs per execution: with Keras 3.15 both fail on mirrored variables.
+    strategy: str = "default"
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,7 @@ _CHOICES = {
     "pretrain.gmm_covariance": ("diag", "full"),
     "pretrain.mixture_init": ("gmm", "spectral"),
     "train.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
+    "train.strategy": ("default", "mirrored"),
 }
 # (minimum, strict): value must be > minimum when strict, else >= minimum.
 _RANGES = {

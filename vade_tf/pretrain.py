@@ -46,8 +46,11 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
          config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None) -> list[float]:
     batch_size = min(config.batch_size, len(x))
     optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
-    autoencoder.compile(optimizer=optimizer, loss=loss,
-                        jit_compile=True, steps_per_execution=min(50, len(x) // batch_size))
+    # Under tf.distribute (see train.strategy) one step per execution and no XLA: Keras's multi-step
+    # loop and XLA both fail on mirrored replicas.
+    distributed = tf.distribute.has_strategy()
+    autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=not distributed,
+                        steps_per_execution=1 if distributed else min(50, len(x) // batch_size))
     data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")

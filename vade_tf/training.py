@@ -25,6 +25,14 @@ from vade_tf.resume import Checkpointer, TrainingState, check_resumable, checkpo
 PREDICT_BATCH = 2048
 
 
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy ``train.strategy`` names: "mirrored" spans every local GPU (one
+    replica on a CPU-only machine); "default" is the ambient one-device strategy."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
     m, precision = config.model, config.train.mixed_precision
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
@@ -159,10 +167,12 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
         mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
     # Keras runs whole executions: one that does not divide the epoch would run into the next
     # epoch's batches, so the largest divisor of the epoch up to the configured value is used.
-    limit = min(t.steps_per_execution, steps_per_epoch)
+    # Under tf.distribute, one step per execution and no XLA: both fail on mirrored replicas (Keras 3.15).
+    distributed = tf.distribute.has_strategy()
+    limit = 1 if distributed else min(t.steps_per_execution, steps_per_epoch)
     execution = max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
     model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
-                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile,
+                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile and not distributed,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
 
@@ -259,15 +269,18 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
     keras.utils.set_random_seed(seed)
     restart_dir = _restart_dir(run_dir, r, config)
     log_dir = run_dir / "logs" / f"restart_{r}"
-    model = build_model(config, data.input_dim, seed)
-    init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
-                      log_dir / "pretrain")
-    summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed, flat_hparams(config.to_dict()),
-                             verbose, config.train.epochs)
-    phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
-    history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                       callbacks=[summaries])
-    final = evaluate(model, data)
+    # Under "mirrored" every variable is created on each device; pretraining and the mixture's
+    # initialisation run once in this process and their values are copied to every replica.
+    with make_strategy(config.train.strategy).scope():
+        model = build_model(config, data.input_dim, seed)
+        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
+                          log_dir / "pretrain")
+        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
+                                 flat_hparams(config.to_dict()), verbose, config.train.epochs)
+        phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
+                           callbacks=[summaries])
+        final = evaluate(model, data)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
     if verbose and config.train.restarts > 1:
