@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Inference throughput of the exported SavedModel (serving_default) and its ratio to the GEMM bound.
+
+Exports an MNIST-architecture model (784-500-500-2000-10, K = 10; throughput does not depend on the
+weights, so they are the initial ones) with the same code as export.py, loads it back with
+tf.saved_model.load as a serving process would, and times the serving_default signature at several
+batch sizes. The bound is the encoder's FLOPs at the peak square-GEMM rate measured in the same
+run; the ratio is measured time / bound (1.0 = as fast as the matrix multiplies alone).
+
+    python bench/serving.py [--batches 1 64 1024] [--out results/bench-serving.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench.epoch import best_seconds, dense_macs, peak_gemm_rate  # noqa: E402
+from vade_tf import rundir  # noqa: E402
+from vade_tf.exporting import write_version  # noqa: E402
+from vade_tf.model import VaDE  # noqa: E402
+from vade_tf.serving import VaDEServing  # noqa: E402
+
+D, K, ROWS = 784, 10, 16_384
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024])
+    parser.add_argument("--out", default="results/bench-serving.json")
+    args = parser.parse_args()
+
+    model = VaDE(input_dim=D, n_clusters=K)
+    model.build((None, D))
+    encoder_macs, _ = dense_macs(model)
+    # serving_default needs the hidden layers and the mean head, not the log-variance head.
+    flops_per_sample = 2 * (encoder_macs - int(np.prod(model.encoder.log_var.kernel.shape)))
+    peak = peak_gemm_rate()
+    x = np.random.default_rng(0).uniform(size=(ROWS, D)).astype(np.float32)
+    with tempfile.TemporaryDirectory() as base:
+        written = write_version(VaDEServing(model), {"data": {"name": "mnist"}}, {}, Path(base))
+        serve = tf.saved_model.load(written["path"]).signatures["serving_default"]
+        throughput, ratio = {}, {}
+        for batch in args.batches:
+            rows = x[: max(batch, min(ROWS, 64 * batch))]
+            requests = [tf.constant(rows[i:i + batch]) for i in range(0, len(rows) - batch + 1, batch)]
+            seconds = best_seconds(lambda: [serve(x=r) for r in requests][-1]["cluster"].numpy())
+            samples = batch * len(requests)
+            throughput[str(batch)] = samples / seconds
+            ratio[str(batch)] = seconds / (samples * flops_per_sample / peak)
+    result = {
+        "command": " ".join([sys.executable.split("/")[-1]] + sys.argv),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count()},
+        "versions": rundir.library_versions(),
+        "signature": "serving_default (x -> cluster, cluster_probs, z_mean)",
+        "peak_gemm_gflops": peak / 1e9, "flops_per_sample": flops_per_sample,
+        "bound": "the encoder's FLOPs (hidden layers and mean head) at the peak square-GEMM rate",
+        "samples_per_second": throughput, "ratio_to_gemm_bound": ratio,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    for batch in throughput:
+        print(f"batch {batch}: {throughput[batch]:,.0f} samples/s, "
+              f"ratio to the GEMM bound {ratio[batch]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
