@@ -125,9 +125,10 @@ class TrainConfig:
     # cores); weights, the distribution heads, the mixture and the ELBO stay float32. float16 gets
     # dynamic loss scaling. Also applies to pretraining.
     mixed_precision: str = "none"
-    # tf.distribute: "default" (one device) or "mirrored" (every local GPU, data-parallel, the
-    # replicas' gradients summed into the global batch's mean). Under "mirrored" XLA is off and one
-    # step runs per execution: with Keras 3.15 both fail on mirrored variables.
+    # tf.distribute: "default" (one device), "mirrored" (every local GPU, data-parallel, the
+    # replicas' gradients summed into the global batch's mean) or "multi_worker" (the same across the
+    # machines TF_CONFIG lists; each worker runs train.py with its own --run-dir). Distributed, XLA
+    # is off and one step runs per execution: with Keras 3.15 both fail on mirrored variables.
     strategy: str = "default"
 
 
@@ -173,7 +174,7 @@ _CHOICES = {
     "pretrain.gmm_covariance": ("diag", "full"),
     "pretrain.mixture_init": ("gmm", "spectral"),
     "train.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
-    "train.strategy": ("default", "mirrored"),
+    "train.strategy": ("default", "mirrored", "multi_worker"),
 }
 # (minimum, strict): value must be > minimum when strict, else >= minimum.
 _RANGES = {

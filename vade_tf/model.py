@@ -146,7 +146,11 @@ class VaDE(keras.Model):
         means["loss"] = -means["elbo"]
         for name, tracker in self.trackers.items():
             tracker.update_state(means[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces logs across workers with a MEAN over axis 0, which a scalar lacks.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     @staticmethod
     def _features(data):

@@ -27,10 +27,28 @@ PREDICT_BATCH = 2048
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy ``train.strategy`` names: "mirrored" spans every local GPU (one
-    replica on a CPU-only machine); "default" is the ambient one-device strategy."""
+    replica on a CPU-only machine); "multi_worker" every worker that ``TF_CONFIG`` lists (made once
+    per process, before other TensorFlow work); "default" is the ambient one-device strategy."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def broadcast_from_chief(strategy: tf.distribute.Strategy, variables) -> None:
+    """Give every replica of every worker the values that global replica 0 (the chief) holds.
+
+    The mixture is fitted in each worker's own process (scikit-learn); this makes the chief's fit the
+    one all workers train from, even if their fits differed in the last bit.
+    """
+    def chief_values():
+        context = tf.distribute.get_replica_context()
+        is_chief = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), tf.float32)
+        return [context.all_reduce("sum", tf.convert_to_tensor(v) * is_chief) for v in variables]
+
+    for variable, value in zip(variables, strategy.run(chief_values)):
+        variable.assign(strategy.experimental_local_results(value)[0])
 
 
 def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
@@ -42,9 +60,19 @@ def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
     return model
 
 
+def cluster_assigner(model: VaDE):
+    """x -> argmax_c p(c | z = E[z|x]) [N], deterministic, for an array or streamed features.
+
+    Batch by batch in this process, keeping only the [N] integers (not Keras's predict, which holds
+    [N, K] probabilities and, across workers, gathers rows out of their order). Compiled once.
+    """
+    assign = tf.function(lambda batch: tf.argmax(model(batch), axis=1), jit_compile=True)
+    return lambda x: np.concatenate([assign(batch).numpy() for batch in inference_dataset(x, PREDICT_BATCH)])
+
+
 def assign_clusters(model: VaDE, x) -> np.ndarray:
-    """argmax_c p(c | z = E[z|x]): deterministic assignment for evaluation (an array or streamed features)."""
-    return np.argmax(model.predict(inference_dataset(x, PREDICT_BATCH), verbose=0), axis=1)
+    """argmax_c p(c | z = E[z|x]) for every sample (see ``cluster_assigner``)."""
+    return cluster_assigner(model)(x)
 
 
 class ClusteringMetrics(keras.callbacks.Callback):
@@ -53,9 +81,13 @@ class ClusteringMetrics(keras.callbacks.Callback):
     def __init__(self, x: np.ndarray, y: np.ndarray, verbose: int = 1):
         super().__init__()
         self.x, self.y, self.verbose = x, y, verbose
+        self.assign = None
+
+    def on_train_begin(self, logs=None):
+        self.assign = cluster_assigner(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = clustering_scores(self.y, assign_clusters(self.model, self.x))
+        scores = clustering_scores(self.y, self.assign(self.x))
         if logs is not None:
             logs.update(scores)
         if self.verbose:
@@ -262,19 +294,23 @@ def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
     return run_dir / (f"restart_{restart}" if config.train.restarts > 1 else ".")
 
 
-def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int) -> dict:
+def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int,
+                 strategy: tf.distribute.Strategy) -> dict:
     """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
     checkpoints), evaluate; returns its record with the trained ``model``."""
     seed = config.seed + r
     keras.utils.set_random_seed(seed)
     restart_dir = _restart_dir(run_dir, r, config)
     log_dir = run_dir / "logs" / f"restart_{r}"
-    # Under "mirrored" every variable is created on each device; pretraining and the mixture's
-    # initialisation run once in this process and their values are copied to every replica.
-    with make_strategy(config.train.strategy).scope():
+    # Under a distribution strategy every variable is created on each device (initial values from
+    # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
+    # the chief's everywhere.
+    with strategy.scope():
         model = build_model(config, data.input_dim, seed)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
                           log_dir / "pretrain")
+        if strategy.num_replicas_in_sync > 1:
+            broadcast_from_chief(strategy, model.mixture_variables)
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
                                  flat_hparams(config.to_dict()), verbose, config.train.epochs)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
@@ -292,6 +328,11 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
 def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
                         data: Dataset) -> dict:
     start = time.perf_counter()
+    if config.train.strategy == "multi_worker" and config.pretrain.from_dir is None:
+        # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
+        raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
+                          "(same config, --epochs 0, default strategy) and point every worker at that run")
+    strategy = make_strategy(config.train.strategy)  # first: MultiWorkerMirroredStrategy requires it
     for r in range(config.train.restarts):  # before anything is written
         check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
                         checkpoint_identity(config, data.input_dim))
@@ -305,13 +346,14 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
     selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
-    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose) for r in range(t.restarts)]
+    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy)
+                for r in range(t.restarts)]
     best = max(restarts, key=lambda record: record["final"]["elbo"])
     if selecting:
         if verbose:
             print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
         best["selection"] = best["final"]
-        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose))
+        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy))
     model = best.pop("model")
     for record in restarts:
         record.pop("model", None)
