@@ -83,6 +83,20 @@ def best_seconds(fn, tries: int = 3) -> float:
     return best
 
 
+def run_record() -> dict:
+    """What every benchmark record starts with: the command, the machine and the library versions."""
+    return {"command": " ".join([sys.executable.split("/")[-1]] + sys.argv),
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "cpu_count": os.cpu_count()},
+            "versions": rundir.library_versions(),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def write_result(path: str, result: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+
+
 def dense_macs(model: VaDE) -> tuple[int, int]:
     """Multiply-accumulates per sample of the encoder and of the decoder (dense layers only)."""
     def macs(layers):
@@ -136,10 +150,7 @@ def main() -> None:
                                                       steps_per_epoch=steps_at_batch, verbose=0), args.epochs)
 
     result = {
-        "command": " ".join([sys.executable.split("/")[-1]] + sys.argv),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count()},
-        "versions": rundir.library_versions(),
+        **run_record(),
         "n_samples": N, "input_dim": D, "batch_size": args.batch_size,
         "peak_gemm_gflops": peak / 1e9,
         "training_gemm_gflops_at_batch": training_flops / bounds["vade_epoch"] / 1e9,
@@ -148,10 +159,8 @@ def main() -> None:
         "seconds": seconds,
         "bound_seconds": bounds,
         "ratio_to_gemm_bound": {k: seconds[k] / bounds[k] for k in seconds},
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_result(args.out, result)
     for key in seconds:
         print(f"{key}: {seconds[key]:.2f} s, bound {bounds[key]:.2f} s, "
               f"ratio {result['ratio_to_gemm_bound'][key]:.2f}")

@@ -12,10 +12,7 @@ run; the ratio is measured time / bound (1.0 = as fast as the matrix multiplies 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -26,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.epoch import best_seconds, dense_macs, peak_gemm_rate  # noqa: E402
-from vade_tf import rundir  # noqa: E402
+from bench.epoch import best_seconds, dense_macs, peak_gemm_rate, run_record, write_result  # noqa: E402
 from vade_tf.exporting import write_version  # noqa: E402
 from vade_tf.model import VaDE  # noqa: E402
 from vade_tf.serving import VaDEServing  # noqa: E402
@@ -60,18 +56,13 @@ def main() -> None:
             throughput[str(batch)] = samples / seconds
             ratio[str(batch)] = seconds / (samples * flops_per_sample / peak)
     result = {
-        "command": " ".join([sys.executable.split("/")[-1]] + sys.argv),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count()},
-        "versions": rundir.library_versions(),
+        **run_record(),
         "signature": "serving_default (x -> cluster, cluster_probs, z_mean)",
         "peak_gemm_gflops": peak / 1e9, "flops_per_sample": flops_per_sample,
         "bound": "the encoder's FLOPs (hidden layers and mean head) at the peak square-GEMM rate",
         "samples_per_second": throughput, "ratio_to_gemm_bound": ratio,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    write_result(args.out, result)
     for batch in throughput:
         print(f"batch {batch}: {throughput[batch]:,.0f} samples/s, "
               f"ratio to the GEMM bound {ratio[batch]:.2f}")
