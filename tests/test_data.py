@@ -112,3 +112,17 @@ def test_masking_noise_rate_and_targets():
     np.testing.assert_array_equal(clean, 1.0)
     assert abs(np.mean(noisy == 0) - 0.25) < 0.02
     np.testing.assert_allclose(noisy[noisy != 0], 1 / 0.75, rtol=1e-6)  # rescaled like dropout
+
+
+def test_workers_split_each_global_batch_of_a_single_device():
+    from vade_tf.data.pipeline import epoch_batches
+
+    x = np.arange(50, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    single = [b.numpy() for b in epoch_batches(x, 8, seed=5, first_epoch=0, last_epoch=2)]
+    halves = [[b.numpy() for b in epoch_batches(x, 8, 5, 0, 2, shard=(i, 2))] for i in range(2)]
+    assert len(single) == len(halves[0]) == len(halves[1]) == 2 * 6
+    for whole, first, second in zip(single, *halves):
+        assert first.shape == second.shape == (4, 3)
+        np.testing.assert_array_equal(np.concatenate([first, second]), whole)
+    resumed = [b.numpy() for b in epoch_batches(x, 8, 5, 0, 2, skip=3, shard=(1, 2))]
+    np.testing.assert_array_equal(np.stack(resumed), np.stack(halves[1][3:]))

@@ -287,3 +287,24 @@ def test_each_config_trains_from_native_files(tmp_path, name):
     assert np.isfinite(metrics["elbo"])
     assert ("acc" in metrics) == (name != "custom")
     assert result.stdout.strip().splitlines()[-1].startswith("final:")
+
+
+def test_workers_stream_disjoint_files_in_equal_steps(tmp_path):
+    """Split over 2 workers: each reads only its own shard files, and both fill the same number of
+    global steps (the fewest rows decide), at half the batch each."""
+    from vade_tf.data.pipeline import epoch_batches, epoch_steps
+
+    features = _synthetic_prepared(tmp_path / "p", n=250, shard_size=60)   # shards of 60,60,60,60,10
+    assert epoch_steps(features, 32) == 7
+    assert epoch_steps(features, 32, workers=2) == 120 // 16           # files 1,3 hold 120 rows
+    everything = [bytes(row) for row in np.concatenate(list(features._rows(50, None, 0, False)))]
+    seen = []
+    for index in range(2):
+        own = {bytes(row) for i in features._worker_files((index, 2))
+               for row in rcv1.read_shard(features.paths[i])[0].toarray()}
+        batches = [b.numpy() for b in epoch_batches(features, 32, 3, 0, 2, shard=(index, 2))]
+        assert len(batches) == 2 * 7 and all(b.shape == (16, 2000) for b in batches)
+        rows = [bytes(row) for b in batches[:7] for row in b]
+        assert set(rows) <= own and len(set(rows)) == len(rows)
+        seen += rows
+    assert len(set(seen)) == len(seen) and set(seen) <= set(everything)   # no row on both workers

@@ -16,7 +16,7 @@ from vade_tf import rundir
 from vade_tf.callbacks import RunSummaries, flat_hparams
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
-from vade_tf.data.pipeline import epoch_batches, inference_dataset
+from vade_tf.data.pipeline import epoch_batches, epoch_steps, inference_dataset
 from vade_tf.metrics import cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
 from vade_tf.pretrain import pretrain
@@ -34,6 +34,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """How many worker processes ``strategy`` spans (1 unless multi-worker)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    return strategy.extended._num_workers  # noqa: SLF001 (no public accessor in TF 2.21)
 
 
 def broadcast_from_chief(strategy: tf.distribute.Strategy, variables) -> None:
@@ -223,7 +230,9 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     t = config.train
     train_x, validation_x = split_validation(data, t.validation_fraction, seed)
     batch_size = min(t.batch_size, len(train_x))
-    steps_per_epoch = len(train_x) // batch_size
+    strategy = tf.distribute.get_strategy()
+    workers = worker_count(strategy)
+    steps_per_epoch = epoch_steps(train_x, batch_size, workers)
     compile_for_training(model, config, steps_per_epoch)
 
     state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
@@ -243,8 +252,14 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
     validation = None if validation_x is None else inference_dataset(validation_x, PREDICT_BATCH)
 
+    def batches(first: int, last: int, skip: int):
+        if workers == 1:
+            return epoch_batches(train_x, batch_size, seed, first, last, skip)
+        return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
+            train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
+
     def fit(first: int, last: int, skip: int) -> None:
-        model.fit(epoch_batches(train_x, batch_size, seed, first, last, skip), validation_data=validation,
+        model.fit(batches(first, last, skip), validation_data=validation,
                   initial_epoch=first, epochs=last, steps_per_epoch=steps_per_epoch - skip,
                   callbacks=all_callbacks, shuffle=False, verbose=progress)
 
@@ -333,6 +348,13 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
                           "(same config, --epochs 0, default strategy) and point every worker at that run")
     strategy = make_strategy(config.train.strategy)  # first: MultiWorkerMirroredStrategy requires it
+    workers = worker_count(strategy)
+    if strategy.num_replicas_in_sync != workers and config.train.strategy == "multi_worker":
+        raise ConfigError(f"train.strategy=multi_worker: {strategy.num_replicas_in_sync} devices for "
+                          f"{workers} workers; one process per device (set CUDA_VISIBLE_DEVICES for each)")
+    if config.train.batch_size % workers:
+        raise ConfigError(f"train.batch_size: {config.train.batch_size} does not split evenly over {workers} "
+                          f"workers; use a multiple of {workers}")
     for r in range(config.train.restarts):  # before anything is written
         check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
                         checkpoint_identity(config, data.input_dim))

@@ -49,21 +49,34 @@ def training_dataset(x, batch_size: int, seed: int, targets: bool = False,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def epoch_steps(x, batch_size: int, workers: int = 1) -> int:
+    """Global batches in an epoch. Split across ``workers``, streamed features give each worker its
+    own files, and an epoch is as many batches as the worker with the fewest rows can fill."""
+    if not isinstance(x, np.ndarray):
+        return x.epoch_steps(batch_size, workers)
+    return len(x) // batch_size
+
+
 def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
-                  skip: int = 0) -> tf.data.Dataset:
+                  skip: int = 0, shard: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """The batches of epochs first_epoch..last_epoch-1 back to back, for ``fit(steps_per_epoch=...)``.
 
     Each epoch's order is a pure function of (seed, epoch), so a run resumed at any batch sees the
     very batches an uninterrupted run would; ``skip`` drops the first batches of the first epoch.
-    Rows are gathered from the array by index, so only indices are shuffled.
+    Rows are gathered from the array by index, so only indices are shuffled. With ``shard`` =
+    (worker index, workers), each global batch is the one a single device would see, and this worker
+    gets its slice of it (batch_size / workers rows).
     """
     if not isinstance(x, np.ndarray):
-        return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip)
+        return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip, shard)
     n, rows = len(x), tf.constant(x)
+    index, workers = shard
+    steps = epoch_steps(x, batch_size)
 
     def one_epoch(epoch):
         noise = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(tf.argsort(noise)).batch(batch_size, drop_remainder=True)
+        global_batches = tf.reshape(tf.argsort(noise)[:steps * batch_size], [steps, workers, -1])
+        return tf.data.Dataset.from_tensor_slices(global_batches[:, index])
 
     ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch).skip(skip)
     return ds.map(lambda index: tf.gather(rows, index), num_parallel_calls=tf.data.AUTOTUNE).prefetch(

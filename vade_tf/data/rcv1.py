@@ -246,10 +246,18 @@ class ShardedFeatures:
                 parts.append(shard["labels"])
         return np.concatenate(parts)
 
-    def _rows(self, batch_size: int, seed: Optional[int], epoch: int, drop_remainder: bool):
-        """Dense float32 batches; with a seed, shards and the rows inside each are shuffled per epoch."""
+    def _worker_files(self, shard: tuple[int, int]) -> list[int]:
+        """The shard files worker ``index`` of ``workers`` reads: every workers-th, from its index."""
+        index, workers = shard
+        return list(range(index, len(self.paths), workers))
+
+    def _rows(self, batch_size: int, seed: Optional[int], epoch: int, drop_remainder: bool,
+              shard: tuple[int, int] = (0, 1)):
+        """Dense float32 batches from this worker's shard files; with a seed, the files and the rows
+        inside each are shuffled per epoch."""
         rng = None if seed is None else np.random.default_rng([seed, epoch])
-        order = range(len(self.paths)) if rng is None else rng.permutation(len(self.paths))
+        files = self._worker_files(shard)
+        order = files if rng is None else rng.permutation(files)
         pending = np.zeros((0, self.shape[1]), np.float32)
         for index in order:
             x, _ = read_shard(self.paths[index])
@@ -262,19 +270,29 @@ class ShardedFeatures:
         if len(pending) and not drop_remainder:
             yield pending
 
-    def epoch_batches(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int, skip: int = 0):
-        """Full batches of epochs first_epoch..last_epoch-1 back to back (see pipeline.epoch_batches)."""
+    def epoch_steps(self, batch_size: int, workers: int = 1) -> int:
+        """Global batches per epoch: the fewest that any worker's files fill at batch_size / workers."""
+        sizes = [shard["n"] for shard in self.meta["shards"]]
+        rows = [sum(sizes[i] for i in self._worker_files((w, workers))) for w in range(workers)]
+        return min(rows) // (batch_size // workers)
+
+    def epoch_batches(self, batch_size: int, seed: int, first_epoch: int, last_epoch: int, skip: int = 0,
+                      shard: tuple[int, int] = (0, 1)):
+        """Full batches of epochs first_epoch..last_epoch-1 back to back (see pipeline.epoch_batches);
+        with ``shard`` = (worker index, workers), batches of batch_size / workers from this worker's files."""
+        import itertools
+
         import tensorflow as tf
+
+        steps = self.epoch_steps(batch_size, shard[1])
 
         def rows():
             for epoch in range(first_epoch, last_epoch):
-                batches = self._rows(batch_size, seed, epoch, drop_remainder=True)
-                for index, batch in enumerate(batches):
-                    if epoch > first_epoch or index >= skip:
-                        yield batch
+                batches = self._rows(batch_size // shard[1], seed, epoch, drop_remainder=True, shard=shard)
+                yield from itertools.islice(batches, skip if epoch == first_epoch else 0, steps)
         ds = tf.data.Dataset.from_generator(
             rows, output_signature=tf.TensorSpec((None, self.shape[1]), tf.float32))
-        n_batches = (last_epoch - first_epoch) * (len(self) // batch_size) - skip
+        n_batches = (last_epoch - first_epoch) * steps - skip
         return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
     def batches(self, batch_size: int, seed: Optional[int] = None, drop_remainder: bool = False):
