@@ -106,7 +106,7 @@ class TrainConfig:
     restarts: int = 1
     # When > 0 (and restarts > 1): train every restart this many epochs, then only the one with the
     # best ELBO on to train.epochs. On MNIST the ELBO after 10 epochs ranked three seeds as their
-    # final ACC did (results/mnist-seed*.json), at a tenth of the cost of full restarts.
+    # final ACC did (results/mnist-fullgmm-seed*.json), at a tenth of the cost of full restarts.
     restart_selection_epochs: int = 0
     # XLA-compile the train step; several steps per host call keep Python out of the loop.
     jit_compile: bool = True
