@@ -89,6 +89,36 @@ def test_mixed_precision_training_is_finite_and_improves_the_elbo(policy, separa
         assert variable.dtype == "float32" and not np.allclose(old, variable.numpy())
 
 
+def test_warmup_takes_gamma_from_the_partition_then_from_the_posterior():
+    model = _model()
+    model.compile(keras.optimizers.Adam(1e-3), warmup_steps=3)
+    x, partition = _data(8), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    gamma = 0.99 * np.eye(K)[partition] + 0.01 / K
+    pi = tf.nn.softmax(model.pi_logits).numpy()
+    expected_kl_c = np.sum(gamma * (np.log(gamma) - np.log(pi)), axis=1)
+    np.testing.assert_allclose(model.elbo_terms(x, partition)["kl_c"].numpy(), expected_kl_c, rtol=1e-5)
+    model.optimizer.iterations.assign(3)  # warm-up over: the same draw gives Eq. 16's terms
+    start = model.noise.state.numpy()
+    after = model.elbo_terms(x, partition)
+    model.noise.state.assign(start)
+    np.testing.assert_allclose(after["elbo"].numpy(), model.elbo_terms(x)["elbo"].numpy(), rtol=1e-6)
+
+
+def test_warmup_pulls_the_clusters_to_the_given_partition():
+    """From a random mixture, warm-up epochs make the model's own assignment the partition, cluster
+    numbers included (without it they would match only up to a permutation)."""
+    rng = np.random.default_rng(0)
+    partition = np.repeat(np.arange(K), 40)
+    prototypes = np.kron(np.eye(K), np.ones((1, D // K)))
+    x = np.abs(prototypes[partition] - (rng.uniform(size=(len(partition), D)) < 0.05)).astype(np.float32)
+    model = _model()
+    model.compile(keras.optimizers.Adam(3e-3), mixture_optimizer=keras.optimizers.Adam(3e-2),
+                  warmup_steps=10 ** 6, jit_compile=True)
+    batches = tf.data.Dataset.from_tensor_slices((x, partition)).shuffle(120, seed=0).batch(20)
+    model.fit(batches, epochs=40, verbose=0)
+    assert np.mean(np.argmax(model(x).numpy(), axis=1) == partition) > 0.95
+
+
 def test_set_mixture_round_trips_through_log_space():
     model = _model()
     weights, means, variances = np.array([0.2, 0.3, 0.5]), np.arange(6.0).reshape(3, 2), np.full((3, 2), 0.1)

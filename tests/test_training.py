@@ -129,6 +129,18 @@ def test_pretraining_cache_is_reused_only_for_the_same_config(digits_run, tmp_pa
     assert "Traceback" not in refused.stderr
 
 
+def test_partition_warmup_trains_from_the_saved_partition(digits_run, tmp_path):
+    run_dir, _ = digits_run
+    partition = np.load(run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)
+    assert partition.shape == (1797,) and set(np.unique(partition)) <= set(range(10))
+    warm = _train(tmp_path / "warm", "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
+                  "--set", "train.partition_warmup_epochs=1")
+    assert warm.returncode == 0, warm.stderr[-2000:]
+    refused = _train(tmp_path / "split", "--set", "train.partition_warmup_epochs=1",
+                     "--set", "train.validation_fraction=0.1")
+    assert refused.returncode == 2 and "train.partition_warmup_epochs needs" in refused.stderr
+
+
 def test_restarts_keep_the_best_elbo_not_the_best_accuracy(tmp_path):
     result = _train(tmp_path, "--set", "train.restarts=2")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -125,6 +125,10 @@ class TrainConfig:
     # cores); weights, the distribution heads, the mixture and the ELBO stay float32. float16 gets
     # dynamic loss scaling. Also applies to pretraining.
     mixed_precision: str = "none"
+    # Epochs at the start of VaDE training whose gamma is the starting partition (pretrain's GMM or
+    # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
+    # that partition; 0: the paper's training throughout. In-memory data without a validation split.
+    partition_warmup_epochs: int = 0
     # tf.distribute: "default" (one device), "mirrored" (every local GPU, data-parallel, the
     # replicas' gradients summed into the global batch's mean) or "multi_worker" (the same across the
     # machines TF_CONFIG lists; each worker runs train.py with its own --run-dir). Distributed, XLA
@@ -200,6 +204,7 @@ _RANGES = {
     "train.steps_per_execution": (1, False),
     "train.checkpoint_every_steps": (0, False),
     "train.restart_selection_epochs": (0, False),
+    "train.partition_warmup_epochs": (0, False),
     "logging.image_every": (0, False),
     "logging.embedding_every": (0, False),
     "logging.embedding_samples": (1, False),

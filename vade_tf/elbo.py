@@ -60,16 +60,19 @@ def kl_terms(z_mean, z_log_var, log_gamma, prior):
     return kl_z, kl_c
 
 
-def elbo_terms(x, z_mean, z_log_var, z_samples, x_params, prior, likelihood: str) -> dict:
+def elbo_terms(x, z_mean, z_log_var, z_samples, x_params, prior, likelihood: str,
+               log_gamma=None) -> dict:
     """The three terms of Eq. 12 and their sum, per data point.
 
     Shapes: x [B, D]; z_mean, z_log_var [B, J]; z_samples [L, B, J] drawn from q(z|x); x_params
     [L, B, D or 2D] = f(z_samples). gamma is computed from each sample, as in Eq. 16, and the terms are
     averaged over the L samples. Returns a dict of [B] tensors: ``reconstruction`` (E log p(x|z)),
     ``kl_z`` (sum_c gamma_c KL(q(z|x) || p(z|c))), ``kl_c`` (KL(gamma || pi)) and ``elbo``.
+    A given ``log_gamma`` [.., B, K] replaces Eq. 16's (a fixed assignment; still a lower bound).
     """
     reconstruction = tf.reduce_mean(reconstruction_log_prob(x, x_params, likelihood), 0)      # [B]
-    log_gamma = cluster_log_posterior(prior, z_samples)                                       # [L, B, K]
+    if log_gamma is None:
+        log_gamma = cluster_log_posterior(prior, z_samples)                                   # [L, B, K]
     kl_z, kl_c = (tf.reduce_mean(term, 0) for term in kl_terms(z_mean, z_log_var, log_gamma, prior))
     return {"reconstruction": reconstruction, "kl_z": kl_z, "kl_c": kl_c,
             "elbo": reconstruction - kl_z - kl_c}

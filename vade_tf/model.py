@@ -45,6 +45,7 @@ class VaDE(keras.Model):
                                         name="log_vars")
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
         self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
+        self.warmup_steps = 0
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
 
@@ -114,21 +115,33 @@ class VaDE(keras.Model):
             return tf.sigmoid(x_params)
         return tf.split(x_params, 2, axis=-1)[0]
 
-    def elbo_terms(self, x) -> dict:
-        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps."""
+    def elbo_terms(self, x, partition=None) -> dict:
+        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps.
+
+        With ``partition`` (the starting cluster of each sample in the batch), the first
+        ``warmup_steps`` training steps take gamma from it instead of Eq. 16's posterior (smoothed, so
+        every log stays finite): the encoder first shapes the latent to the partition the
+        initialisation found, then the model takes over its own assignments.
+        """
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
         eps = keras.random.normal((self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
                                   seed=self.noise)                                       # [L, B, J]
         z = z_mean + tf.exp(0.5 * z_log_var) * eps
         x_params = self.decoder(z)                                                       # [L, B, D']
-        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood)
+        prior, log_gamma = self.prior(), None
+        if partition is not None and self.warmup_steps:
+            fixed = tf.math.log(0.99 * tf.one_hot(partition, self.n_clusters) + 0.01 / self.n_clusters)
+            log_gamma = tf.where(self.optimizer.iterations < self.warmup_steps, fixed,
+                                 elbo.cluster_log_posterior(prior, z))                   # [L, B, K]
+        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, prior, self.likelihood, log_gamma)
 
     # ----------------------------------------------------------------------------- training
     def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
-                **kwargs):
-        """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam)."""
+                warmup_steps: int = 0, **kwargs):
+        """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam);
+        ``warmup_steps``: how many steps take gamma from the partition fed beside x (see elbo_terms)."""
         super().compile(optimizer=optimizer, **kwargs)
-        self.mixture_optimizer = mixture_optimizer
+        self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
         if mixture_optimizer is not None:
             if not self.built:
                 raise ValueError("build the model (call it on a batch) before compiling with a "
@@ -157,9 +170,10 @@ class VaDE(keras.Model):
         return data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
 
     def train_step(self, data):
-        x = self._features(data)
+        # (x, partition) during a warm-up (see elbo_terms), else x.
+        x, partition = data if isinstance(data, (tuple, list)) else (data, None)
         with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
-            terms = self.elbo_terms(x)
+            terms = self.elbo_terms(x, partition)
             # Under tf.distribute the replicas' gradients are summed, so each replica's mean is
             # divided by their number: the update is the global batch's mean, whatever the replicas.
             loss = -tf.reduce_mean(terms["elbo"]) / tf.distribute.get_strategy().num_replicas_in_sync

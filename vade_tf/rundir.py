@@ -21,6 +21,7 @@ MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_di
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
+PRETRAIN_PARTITION = "partition.npy"  # the starting partition's cluster of every sample
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
 

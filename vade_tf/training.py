@@ -133,8 +133,9 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
                log_dir: Optional[Path] = None) -> dict:
     """Pretrain and GMM-initialise ``model``, or reuse ``cache`` (or pretrain.from_dir) when it matches.
 
-    The cache holds the weights and ``init.json`` with the fingerprint of everything that produced
-    them (data, model, pretrain config, seed); any difference means pretraining anew.
+    The cache holds the weights, the starting partition (``partition.npy``) and ``init.json`` with
+    the fingerprint of everything that produced them (data, model, pretrain config, seed); any
+    difference means pretraining anew.
     """
     fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
     digest = rundir.fingerprint_digest(fingerprint)
@@ -155,6 +156,8 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     start = time.perf_counter()
     history = pretrain(model, data.x, config.pretrain, seed, verbose, log_dir)
     assignments = history.pop("gmm_assignments")
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
     info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
             "wall_time_s": time.perf_counter() - start}
     if data.y is not None:
@@ -166,10 +169,19 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
             with tf.summary.create_file_writer(str(log_dir)).as_default():
                 for name, value in info["ae_gmm"].items():
                     tf.summary.scalar(f"ae_gmm/{name}", value, step=0)
-    cache.mkdir(parents=True, exist_ok=True)
     model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
     rundir.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
     return info
+
+
+def load_partition(config: Config, restart_dir: Path) -> np.ndarray:
+    """The starting partition saved with the pretraining this restart uses (its own or from_dir)."""
+    source = Path(config.pretrain.from_dir) if config.pretrain.from_dir is not None else restart_dir
+    path = source / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION
+    if not path.exists():
+        raise ConfigError(f"train.partition_warmup_epochs: {path} is missing (a pretraining cached before "
+                          "partitions were saved); delete that pretrain folder to pretrain anew")
+    return np.load(path)
 
 
 def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Optional[StaircaseDecay]]:
@@ -211,18 +223,22 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
     limit = 1 if distributed else min(t.steps_per_execution, steps_per_epoch)
     execution = max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
     model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
-                  mixture_optimizer=mixture_optimizer, jit_compile=t.jit_compile and not distributed,
+                  mixture_optimizer=mixture_optimizer,
+                  warmup_steps=t.partition_warmup_epochs * steps_per_epoch,
+                  jit_compile=t.jit_compile and not distributed,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
 
 
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint_dir: Path, verbose: int,
-             callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
+             callbacks: Sequence[keras.callbacks.Callback] = (),
+             partition: Optional[np.ndarray] = None) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
     Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
+    ``partition`` (one cluster per sample) feeds ``train.partition_warmup_epochs``.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
     The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
     one summary line with ACC when labels exist.
@@ -254,7 +270,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     def batches(first: int, last: int, skip: int):
         if workers == 1:
-            return epoch_batches(train_x, batch_size, seed, first, last, skip)
+            return epoch_batches(train_x, batch_size, seed, first, last, skip, partition=partition)
         return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 
@@ -329,8 +345,9 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
                                  flat_hparams(config.to_dict()), verbose, config.train.epochs)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        partition = load_partition(config, restart_dir) if config.train.partition_warmup_epochs else None
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                           callbacks=[summaries])
+                           callbacks=[summaries], partition=partition)
         final = evaluate(model, data)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
@@ -342,28 +359,31 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
 
 def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
                         data: Dataset) -> dict:
-    start = time.perf_counter()
-    if config.train.strategy == "multi_worker" and config.pretrain.from_dir is None:
+    start, t = time.perf_counter(), config.train
+    if t.strategy == "multi_worker" and config.pretrain.from_dir is None:
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
                           "(same config, --epochs 0, default strategy) and point every worker at that run")
-    strategy = make_strategy(config.train.strategy)  # first: MultiWorkerMirroredStrategy requires it
+    if t.partition_warmup_epochs and (not isinstance(data.x, np.ndarray) or t.validation_fraction
+                                      or t.strategy == "multi_worker"):
+        raise ConfigError("train.partition_warmup_epochs needs in-memory features, no validation split and "
+                          "one worker; set it to 0 for this run")
+    strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
     workers = worker_count(strategy)
-    if strategy.num_replicas_in_sync != workers and config.train.strategy == "multi_worker":
+    if strategy.num_replicas_in_sync != workers and t.strategy == "multi_worker":
         raise ConfigError(f"train.strategy=multi_worker: {strategy.num_replicas_in_sync} devices for "
                           f"{workers} workers; one process per device (set CUDA_VISIBLE_DEVICES for each)")
-    if config.train.batch_size % workers:
-        raise ConfigError(f"train.batch_size: {config.train.batch_size} does not split evenly over {workers} "
+    if t.batch_size % workers:
+        raise ConfigError(f"train.batch_size: {t.batch_size} does not split evenly over {workers} "
                           f"workers; use a multiple of {workers}")
-    for r in range(config.train.restarts):  # before anything is written
+    for r in range(t.restarts):  # before anything is written
         check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
                         checkpoint_identity(config, data.input_dim))
-    if config.train.deterministic:
+    if t.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
 
-    t = config.train
     # With restart_selection_epochs, every restart trains that many epochs and only the one with the
     # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
     selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
