@@ -78,7 +78,7 @@ class PretrainConfig:
     # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
     # or "spectral": spectral clustering on the k-nearest-neighbour graph of the latent means, then
     # each cluster's weight, mean and variances. Pretrained clusters are curved; the graph follows
-    # them where a Gaussian cannot, so the partition no longer hangs on the autoencoder's seed.
+    # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
     mixture_init: str = "gmm"
     # Neighbours per point in that graph.
     spectral_neighbors: int = 10

@@ -8,7 +8,7 @@ layer's input), then end-to-end fine-tuning, then a GaussianMixture with several
 of the latent's neighbour graph whose clusters' moments set the prior (``pretrain.mixture_init``).
 At the short schedules a 2-core CPU affords, plain end-to-end pretraining followed by the spectral
 partition measured best on MNIST (results/init-mnist-spectral.json), and is what configs/mnist.json
-uses: a GMM's partition of the same latent ranged from ACC 0.71 to 0.95 with the autoencoder's seed.
+uses: a full GMM's partition of the same latents ranged from ACC 0.71 to 0.95 with the seeds.
 """
 from __future__ import annotations
 
