@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores, contingency
+from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores, contingency, knn_error
 
 
 def test_known_value_on_a_hand_made_example():
@@ -44,3 +44,17 @@ def test_perfect_clustering_scores_one_everywhere():
 def test_contingency_counts():
     table = contingency(np.array([0, 1, 1]), np.array([1, 1, 0]))
     np.testing.assert_array_equal(table, [[0, 1], [1, 1]])
+
+
+def test_knn_error_known_answers():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    y_train, y_test = rng.integers(0, 3, 300), rng.integers(0, 3, 100)
+    z_train = centres[y_train] + rng.normal(size=(300, 2))
+    z_test = centres[y_test] + rng.normal(size=(100, 2))
+    assert knn_error(z_train, y_train, z_test, y_test, k=5) == 0.0           # separated classes
+    # A latent that ignores the classes leaves chance: about 2/3 wrong for three balanced classes.
+    noise_train, noise_test = rng.normal(size=(300, 2)), rng.normal(size=(100, 2))
+    assert 0.5 < knn_error(noise_train, y_train, noise_test, y_test, k=5) < 0.85
+    # k = 1 on the training points themselves is exact.
+    assert knn_error(z_train, y_train, z_train, y_train, k=1) == 0.0
