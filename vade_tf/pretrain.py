@@ -177,5 +177,5 @@ def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
         weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
                                                              config.gmm_covariance)
     model.set_mixture(weights, means, variances)
-    history["gmm_assignments"] = assignments
+    history["partition"] = assignments
     return history

@@ -155,7 +155,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
         return info
     start = time.perf_counter()
     history = pretrain(model, data.x, config.pretrain, seed, verbose, log_dir)
-    assignments = history.pop("gmm_assignments")
+    assignments = history.pop("partition")
     cache.mkdir(parents=True, exist_ok=True)
     np.save(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
     info = {"digest": digest, "fingerprint": fingerprint, "losses": history,

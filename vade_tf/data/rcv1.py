@@ -12,6 +12,7 @@ re-run: finished shards are kept, and a directory without ``meta.json`` is never
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections import Counter
@@ -280,8 +281,6 @@ class ShardedFeatures:
                       shard: tuple[int, int] = (0, 1)):
         """Full batches of epochs first_epoch..last_epoch-1 back to back (see pipeline.epoch_batches);
         with ``shard`` = (worker index, workers), batches of batch_size / workers from this worker's files."""
-        import itertools
-
         import tensorflow as tf
 
         steps = self.epoch_steps(batch_size, shard[1])
