@@ -178,3 +178,28 @@ def test_stl10_image_model_serves_96x96_images(tmp_path):
     written = _round_trip(module, config_dict, metrics, tmp_path / "models", images, tmp_path)
     contract = json.loads((Path(written["path"]) / "assets" / exporting.CONTRACT_FILE).read_text())
     assert contract["input"] == "images" and contract["shape"] == [None, 96, 96, 3]
+
+
+def test_a_conv_run_round_trips_like_an_mlp_run(tmp_path):
+    overrides = {**TINY, "model.architecture": "conv", "model.conv_filters": [4, 8],
+                 "pretrain.method": "plain"}
+    train_and_evaluate(load_config(overrides=overrides), tmp_path / "run", verbose=0)
+    module, config, metrics = exporting.build_module(tmp_path / "run")
+    assert module.model.architecture == "conv" and module.model.image_shape == [8, 8, 1]
+    x = np.random.default_rng(1).uniform(size=(5, 64)).astype(np.float32)
+    _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
+
+
+def test_an_mlp_run_from_before_the_conv_keys_still_exports(trained_run, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS):
+        (old / name).write_bytes((trained_run / name).read_bytes())
+    spec = json.loads((trained_run / rundir.MODEL_SPEC).read_text())
+    (old / rundir.MODEL_SPEC).write_text(json.dumps({k: v for k, v in spec.items()
+                                                     if k not in rundir.CONV_SPEC_KEYS}))
+    module, _, _ = exporting.build_module(old)
+    x = tf.constant(np.random.default_rng(2).uniform(size=(3, 64)), tf.float32)
+    reference, _, _ = exporting.build_module(trained_run)
+    np.testing.assert_allclose(module.serve(x)["cluster_probs"], reference.serve(x)["cluster_probs"],
+                               rtol=1e-6)

@@ -162,3 +162,13 @@ def test_restart_selection_trains_only_the_best_early_elbo_to_the_end(tmp_path):
     assert metrics["best_restart"] == int(np.argmax(early)) and "selection" in best
     assert [len(r["epochs"]) for r in records] == [3 if r is best else 1 for r in records]
     assert metrics["elbo"] == best["final"]["elbo"]
+
+
+def test_the_pretraining_cache_follows_the_data_not_where_it_lives():
+    here = load_config(overrides={"data.dir": "/data/a"})
+    moved = load_config(overrides={"data.dir": "/elsewhere", "data.evaluate_split": "test"})
+    assert rundir.pretrain_fingerprint(here, 64, 0) == rundir.pretrain_fingerprint(moved, 64, 0)
+    for change in ({"model.n_clusters": 7}, {"data.split": "train"}, {"pretrain.epochs": 3},
+                   {"model.architecture": "conv", "pretrain.method": "plain"}):
+        other = load_config(overrides={"data.dir": "/data/a", **change})
+        assert rundir.pretrain_fingerprint(other, 64, 0) != rundir.pretrain_fingerprint(here, 64, 0), change

@@ -38,6 +38,9 @@ class DataConfig:
     cache_dir: Optional[str] = None
     # "all" trains and evaluates on every sample (the authors' protocol); "train" / "test" pick a split.
     split: str = "all"
+    # Another split to score the trained model on as well (metrics.json's "evaluation"): "test" with
+    # split "train" is the held-out protocol. None: only the samples it trained on.
+    evaluate_split: Optional[str] = None
     # Download missing files when the dataset has a public origin (MNIST) and the network allows it.
     download: bool = True
 
@@ -54,6 +57,14 @@ class ModelConfig:
     likelihood: str = "bernoulli"
     # L, Monte-Carlo samples of z per data point in the ELBO (1 in the paper).
     mc_samples: int = 1
+    # "mlp": fully connected networks of hidden_dims (the paper's); "conv": stride-2 convolutions
+    # down and stride-2 transposed convolutions up (the student reproduction's variant), for data
+    # whose rows are images (MNIST, digits, or a custom dataset given model.image_shape).
+    architecture: str = "mlp"
+    # Channels of the conv encoder's layers (each halves height and width); the decoder mirrors them.
+    conv_filters: tuple[int, ...] = (32, 64, 128)
+    # (height, width, channels) of each row for "conv"; empty: the dataset's own image shape.
+    image_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,11 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class Config:
     seed: int = 0
+    # What is trained (the rows of the paper's Table 2): "vade"; or a baseline that ends in a
+    # GaussianMixture (pretrain.gmm_n_init restarts, pretrain.gmm_covariance): "gmm" on the inputs,
+    # "ae_gmm" on the pretrained autoencoder's latent means, "vae_gmm" on the latent means of a VAE
+    # (the same networks and pretraining, a single N(0, I) prior, train.* settings).
+    method: str = "vade"
     # Free text for people: where the settings come from, where the authors' code differs.
     notes: str = ""
     data: DataConfig = field(default_factory=DataConfig)
@@ -171,8 +187,11 @@ class Config:
 
 
 _CHOICES = {
+    "method": ("vade", "gmm", "ae_gmm", "vae_gmm"),
+    "model.architecture": ("mlp", "conv"),
     "data.name": ("digits", "mnist", "hhar", "reuters10k", "reuters", "stl10", "custom"),
     "data.split": ("all", "train", "test"),
+    "data.evaluate_split": (None, "all", "train", "test"),
     "model.likelihood": ("bernoulli", "gaussian"),
     "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),
     "pretrain.gmm_covariance": ("diag", "full"),
@@ -273,10 +292,11 @@ def _check_values(config: Config) -> None:
     for section in ("data", "model", "pretrain", "train", "logging"):
         for k, v in dataclasses.asdict(getattr(config, section)).items():
             flat[f"{section}.{k}"] = v
-    flat["seed"] = config.seed
+    flat["seed"], flat["method"] = config.seed, config.method
     for path, allowed in _CHOICES.items():
         if flat[path] not in allowed:
-            raise ConfigError(f"{path}: unknown value {flat[path]!r}; allowed: {', '.join(allowed)}")
+            names = ", ".join("null" if a is None else a for a in allowed)
+            raise ConfigError(f"{path}: unknown value {flat[path]!r}; allowed: {names}")
     for path, (minimum, strict) in _RANGES.items():
         value = flat[path]
         if value is None:
@@ -287,6 +307,17 @@ def _check_values(config: Config) -> None:
     if not config.model.hidden_dims or min(config.model.hidden_dims) < 1:
         raise ConfigError(f"model.hidden_dims: got {list(config.model.hidden_dims)!r}, "
                           "must be a non-empty list of positive widths")
+    if config.model.architecture == "conv":
+        if not config.model.conv_filters or min(config.model.conv_filters) < 1:
+            raise ConfigError(f"model.conv_filters: got {list(config.model.conv_filters)!r}, "
+                              "must be a non-empty list of positive channel counts")
+        shape = config.model.image_shape
+        if shape and (len(shape) != 3 or min(shape) < 1):
+            raise ConfigError(f"model.image_shape: got {list(config.model.image_shape)!r}, "
+                              "must be [height, width, channels] or empty (the dataset's own)")
+        if config.pretrain.method == "stacked_denoising":
+            raise ConfigError("pretrain.method: stacked_denoising trains dense layers one by one, which a "
+                              "conv architecture does not have; use plain or denoising")
     if not 0.0 <= config.pretrain.noise_rate < 1.0:
         raise ConfigError(f"pretrain.noise_rate: got {config.pretrain.noise_rate!r}, must be in [0, 1)")
     if not 0.0 <= config.train.validation_fraction < 1.0:

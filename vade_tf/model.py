@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf import elbo
-from vade_tf.networks import Decoder, Encoder
+from vade_tf.networks import ConvDecoder, ConvEncoder, Decoder, Encoder
 
 
 class VaDE(keras.Model):
@@ -22,7 +22,9 @@ class VaDE(keras.Model):
 
     def __init__(self, input_dim: int, n_clusters: int, latent_dim: int = 10,
                  hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
-                 mc_samples: int = 1, seed: int = 0, hidden_dtype: Optional[str] = None, **kwargs):
+                 mc_samples: int = 1, seed: int = 0, architecture: str = "mlp",
+                 conv_filters: Sequence[int] = (32, 64, 128), image_shape: Optional[Sequence[int]] = None,
+                 hidden_dtype: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
                             ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
@@ -34,9 +36,22 @@ class VaDE(keras.Model):
         # A training choice (train.mixed_precision), not part of get_config: the weights are float32
         # either way, and a model rebuilt from model.json for serving computes in float32.
         self.hidden_dtype = hidden_dtype
-        self.encoder = Encoder(self.hidden_dims, self.latent_dim, hidden_dtype, name="encoder")
-        self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, hidden_dtype,
-                               name="decoder")
+        self.architecture, self.conv_filters = architecture, [int(f) for f in conv_filters]
+        self.image_shape = None if image_shape is None else [int(s) for s in image_shape]
+        if architecture == "conv":
+            if self.image_shape is None or int(np.prod(self.image_shape)) != self.input_dim:
+                raise ValueError(f"a conv VaDE needs image_shape (height, width, channels) with "
+                                 f"{self.input_dim} values, received {image_shape!r}")
+            self.encoder = ConvEncoder(self.image_shape, self.conv_filters, self.latent_dim, hidden_dtype,
+                                       name="encoder")
+            self.decoder = ConvDecoder(self.image_shape, self.conv_filters, likelihood, hidden_dtype,
+                                       name="decoder")
+        elif architecture == "mlp":
+            self.encoder = Encoder(self.hidden_dims, self.latent_dim, hidden_dtype, name="encoder")
+            self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, hidden_dtype,
+                                   name="decoder")
+        else:
+            raise ValueError(f"architecture must be 'mlp' or 'conv', received {architecture!r}")
         self.pi_logits = self.add_weight(shape=(self.n_clusters,), initializer="zeros", name="pi_logits")
         self.means = self.add_weight(shape=(self.n_clusters, self.latent_dim),
                                      initializer=keras.initializers.RandomNormal(seed=self.seed),
@@ -194,7 +209,8 @@ class VaDE(keras.Model):
     def get_config(self):
         return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
                 "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
-                "mc_samples": self.mc_samples, "seed": self.seed}
+                "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
+                "conv_filters": self.conv_filters, "image_shape": self.image_shape}
 
 
 class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):

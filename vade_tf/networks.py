@@ -1,4 +1,8 @@
-"""The encoder g(x; phi) and decoder f(z; theta) of VaDE: fully connected ReLU networks (DEC's).
+"""The encoder g(x; phi) and decoder f(z; theta) of VaDE: fully connected ReLU networks (DEC's), or
+stride-2 convolutions and transposed convolutions for images (a student reproduction's variant).
+
+Both kinds take and return flat rows ([B, D] in, [.., D] or [.., 2D] parameters out), so the ELBO,
+the data pipeline and the exported signatures do not depend on the architecture.
 
 ``hidden_dtype`` (a Keras dtype policy such as "mixed_bfloat16") applies to the hidden layers only,
 where nearly all the FLOPs are; the heads that emit distribution parameters compute in float32, so
@@ -6,9 +10,11 @@ the ELBO and the mixture never see half precision.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import keras
+import tensorflow as tf
 
 
 def _check_widths(name: str, widths: Sequence[int]) -> list[int]:
@@ -90,4 +96,115 @@ class Decoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "hidden_dims": self.hidden_dims, "output_dim": self.output_dim,
+                "likelihood": self.likelihood}
+
+
+def _check_image_shape(image_shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"image_shape must be (height, width, channels), received {image_shape!r}")
+    return shape
+
+
+def halved_sizes(height: int, width: int, n_layers: int) -> list[tuple[int, int]]:
+    """(height, width) before and after each of ``n_layers`` stride-2 "same" convolutions: each
+    rounds up, so 28 -> 14 -> 7 -> 4. The decoder retraces them, cropping after each upsampling."""
+    sizes = [(height, width)]
+    for _ in range(n_layers):
+        h, w = sizes[-1]
+        sizes.append((math.ceil(h / 2), math.ceil(w / 2)))
+    return sizes
+
+
+class ConvEncoder(keras.layers.Layer):
+    """x [B, H*W*C] -> (mean, log-variance) of q(z|x): stride-2 ReLU convolutions (4x4 kernels,
+    divisible by the stride, so every input pixel is seen equally often), flattened into two heads."""
+
+    def __init__(self, image_shape: Sequence[int], filters: Sequence[int], latent_dim: int,
+                 hidden_dtype: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = _check_image_shape(image_shape)
+        self.filters = _check_widths("filters", filters)
+        self.latent_dim = int(latent_dim)
+        self.convs = [keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="relu",
+                                          dtype=hidden_dtype, name=f"{self.name}_conv_{i}")
+                      for i, f in enumerate(self.filters)]
+        h, w = halved_sizes(*self.image_shape[:2], len(self.filters))[-1]
+        self.feature_dim = h * w * self.filters[-1]
+        self.mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
+        self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", dtype="float32",
+                                          name="z_log_var")
+
+    def build(self, input_shape):
+        shape = (None, *self.image_shape)
+        for conv in self.convs:
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+        self.mean.build((None, self.feature_dim))
+        self.log_var.build((None, self.feature_dim))
+
+    def features(self, x):
+        h = keras.ops.reshape(x, (-1, *self.image_shape))
+        for conv in self.convs:
+            h = conv(h)
+        return keras.ops.reshape(h, (-1, self.feature_dim))
+
+    def call(self, x):
+        h = self.features(x)
+        return self.mean(h), self.log_var(h)
+
+    def get_config(self):
+        return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
+                "latent_dim": self.latent_dim}
+
+
+class ConvDecoder(keras.layers.Layer):
+    """z [.., J] -> parameters of p(x|z) as flat rows: a dense layer to the encoder's last feature map,
+    then stride-2 transposed convolutions back up its sizes; Bernoulli logits [.., D], or Gaussian
+    [mean; log-variance] [.., 2D] in the same layout as the MLP decoder's."""
+
+    def __init__(self, image_shape: Sequence[int], filters: Sequence[int], likelihood: str,
+                 hidden_dtype: Optional[str] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = _check_image_shape(image_shape)
+        self.filters = _check_widths("filters", filters)  # the encoder's order; used reversed
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
+        self.likelihood = likelihood
+        self.sizes = halved_sizes(*self.image_shape[:2], len(self.filters))
+        h, w = self.sizes[-1]
+        self.dense = keras.layers.Dense(h * w * self.filters[-1], activation="relu", dtype=hidden_dtype,
+                                        name=f"{self.name}_dense")
+        self.parameters_per_pixel = 2 if likelihood == "gaussian" else 1
+        channels = list(reversed(self.filters[:-1])) + [self.image_shape[2] * self.parameters_per_pixel]
+        self.deconvs = []
+        for i, c in enumerate(channels):
+            last = i == len(channels) - 1  # emits the distribution's parameters: float32, linear
+            self.deconvs.append(keras.layers.Conv2DTranspose(
+                c, 4, strides=2, padding="same", activation=None if last else "relu",
+                dtype="float32" if last else hidden_dtype,
+                name="x_params" if last else f"{self.name}_deconv_{i}"))
+
+    def build(self, input_shape):
+        self.dense.build((None, input_shape[-1]))
+        h, w = self.sizes[-1]
+        shape = (None, h, w, self.filters[-1])
+        for deconv in self.deconvs:
+            deconv.build(shape)
+            shape = deconv.compute_output_shape(shape)
+
+    def call(self, z):
+        height, width, channels = self.image_shape
+        h = self.dense(tf.reshape(z, [-1, z.shape[-1]]))
+        h = tf.reshape(h, [-1, *self.sizes[-1], self.filters[-1]])
+        for deconv, (target_h, target_w) in zip(self.deconvs, reversed(self.sizes[:-1])):
+            h = deconv(h)[:, :target_h, :target_w, :]  # 2 * ceil(s / 2) >= s: crop back to s
+        # [N, H, W, P*C] -> [N, P, H, W, C] -> rows: all P=1 (or the means, then the log-variances)
+        h = tf.reshape(h, [-1, height, width, self.parameters_per_pixel, channels])
+        h = tf.transpose(h, [0, 3, 1, 2, 4])
+        width_out = self.parameters_per_pixel * height * width * channels
+        return tf.reshape(h, tf.concat([tf.shape(z)[:-1], [width_out]], 0))
+
+    def get_config(self):
+        return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
                 "likelihood": self.likelihood}

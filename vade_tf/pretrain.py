@@ -92,10 +92,8 @@ def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rat
                         verbose: int = 0, log_dir: Optional[Path] = None) -> list[float]:
     """Train encoder mean -> decoder as one autoencoder on the reconstruction loss."""
     inputs = keras.Input((model.input_dim,))
-    h = inputs
-    for layer in model.encoder.hidden:  # the mean path only: the log-variance head has no AE role
-        h = layer(h)
-    autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(h)))
+    # The mean path only: the log-variance head has no autoencoder role.
+    autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(model.encoder.features(inputs))))
     loss = _reconstruction_loss(model.likelihood, model.input_dim)
     return _fit(model, autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose,
                 log_dir)
@@ -107,19 +105,25 @@ def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:
     return np.concatenate([encode(batch).numpy() for batch in inference_dataset(x, ENCODE_BATCH)])
 
 
+def gaussian_mixture(features: np.ndarray, n_clusters: int, n_init: int, seed: int,
+                     covariance: str = "diag") -> GaussianMixture:
+    """A GaussianMixture fitted on ``features`` [N, D]: the best likelihood of ``n_init`` seeded EM runs
+    (the paper's restarts-pick-the-best-objective protocol for every clustering model)."""
+    return GaussianMixture(n_components=n_clusters, covariance_type=covariance, n_init=n_init,
+                           random_state=seed, reg_covar=1e-6, max_iter=300).fit(features.astype(np.float64))
+
+
 def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
                 covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A GaussianMixture on the latent means, the best likelihood of ``n_init`` seeded EM runs.
+    """A GaussianMixture on the latent means (see ``gaussian_mixture``).
 
     Returns (weights [K], means [K, J], variances [K, J], hard assignments [N]). With
     ``covariance="full"`` the variances are the diagonals of the full covariances: the prior stays
     diagonal, but the partition is the one a full-covariance model finds.
     """
-    z = z.astype(np.float64)
-    gmm = GaussianMixture(n_components=n_clusters, covariance_type=covariance, n_init=n_init,
-                          random_state=seed, reg_covar=1e-6, max_iter=300).fit(z)
+    gmm = gaussian_mixture(z, n_clusters, n_init, seed, covariance)
     variances = gmm.covariances_ if covariance == "diag" else np.diagonal(gmm.covariances_, axis1=1, axis2=2)
-    return gmm.weights_, gmm.means_, variances, gmm.predict(z)
+    return gmm.weights_, gmm.means_, variances, gmm.predict(z.astype(np.float64))
 
 
 def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int,

@@ -17,7 +17,9 @@ MODEL_WEIGHTS = "model.weights.h5"
 MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
 # The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
 MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
-                             "mc_samples", "seed"})
+                             "mc_samples", "seed", "architecture", "conv_filters", "image_shape"})
+# Added with the conv architecture: an MLP run's model.json written before then lacks them.
+CONV_SPEC_KEYS = ("architecture", "conv_filters", "image_shape")
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
@@ -54,10 +56,17 @@ def library_versions() -> dict:
 
 
 def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
-    """Everything that determines the pretrained weights and the GMM: reuse only on an exact match."""
-    fingerprint = {"data": config.to_dict()["data"], "input_dim": input_dim, "seed": seed,
-                   "model": {k: v for k, v in config.to_dict()["model"].items() if k != "mc_samples"},
-                   "pretrain": {k: v for k, v in config.to_dict()["pretrain"].items() if k != "from_dir"}}
+    """Everything that determines the pretrained weights and the starting partition: reuse only on an
+    exact match. Where the data lives is not part of it (moving the data keeps the cache valid)."""
+    fields = config.to_dict()
+    data = {k: v for k, v in fields["data"].items()
+            if k not in ("dir", "cache_dir", "download", "evaluate_split")}
+    model = {k: v for k, v in fields["model"].items() if k != "mc_samples"}
+    if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
+        for key in CONV_SPEC_KEYS:
+            model.pop(key)
+    fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model,
+                   "pretrain": {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}}
     if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
         fingerprint["mixed_precision"] = config.train.mixed_precision
     return fingerprint
@@ -72,7 +81,8 @@ def training_digest(config) -> str:
     trajectory (data, model, pretraining, training and seed), except how many epochs to run."""
     fields = config.to_dict()
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
-    return fingerprint_digest({"data": fields["data"], "model": fields["model"],
+    data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
+    return fingerprint_digest({"data": data, "model": fields["model"],
                                "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})
 
 

@@ -58,10 +58,29 @@ def broadcast_from_chief(strategy: tf.distribute.Strategy, variables) -> None:
         variable.assign(strategy.experimental_local_results(value)[0])
 
 
-def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
+def image_shape_for(config: Config, data_image_shape: Optional[tuple[int, int]]) -> Optional[list[int]]:
+    """(height, width, channels) of each row for a conv model: model.image_shape, else the dataset's
+    grey images; None for an MLP."""
+    if config.model.architecture != "conv":
+        return None
+    if config.model.image_shape:
+        return list(config.model.image_shape)
+    if data_image_shape is None:
+        raise ConfigError("model.architecture=conv: this dataset's rows are not images; set "
+                          "model.image_shape=[height, width, channels] or use architecture mlp")
+    return [*data_image_shape, 1]
+
+
+def build_model(config: Config, input_dim: int, seed: int,
+                data_image_shape: Optional[tuple[int, int]] = None) -> VaDE:
     m, precision = config.model, config.train.mixed_precision
+    image_shape = image_shape_for(config, data_image_shape)
+    if image_shape is not None and int(np.prod(image_shape)) != input_dim:
+        raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
+                          f"the data has {input_dim} features per row; fix the shape")
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
                  hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
+                 architecture=m.architecture, conv_filters=m.conv_filters, image_shape=image_shape,
                  hidden_dtype=None if precision == "none" else precision)
     model.build((None, input_dim))
     return model
@@ -303,9 +322,28 @@ def evaluate(model: VaDE, data: Dataset) -> dict:
     return result
 
 
+def evaluation_scores(assign, evaluation_data: Dataset, split: str) -> dict:
+    """Clustering scores of ``assign`` (features -> clusters) on another split: the held-out protocol.
+    Its own Hungarian match: the clusters are scored as a partition of those samples."""
+    return {"split": split, "n_samples": int(len(evaluation_data.x)),
+            **clustering_scores(evaluation_data.y, assign(evaluation_data.x))}
+
+
+def load_evaluation_data(config: Config) -> Optional[Dataset]:
+    """The ``data.evaluate_split`` samples, loaded before training so a missing file fails first."""
+    if config.data.evaluate_split is None:
+        return None
+    data = load_dataset(dataclasses.replace(config.data, split=config.data.evaluate_split))
+    if data.y is None:
+        raise ConfigError(f"data.evaluate_split: {data.name} has no labels to score clusters against; "
+                          "remove the key")
+    return data
+
+
 def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
                        command: Optional[str] = None, data: Optional[Dataset] = None) -> dict:
-    """Train VaDE as ``config`` says, write every artefact into ``run_dir``, return the final metrics.
+    """Train ``config.method`` (VaDE or a Table 2 baseline, see ``baselines``) as ``config`` says, write
+    every artefact into ``run_dir``, return the final metrics.
 
     ``data`` skips loading when the caller already holds the dataset (the CLI checks it before
     importing TensorFlow, so input errors come back fast and clean).
@@ -317,8 +355,13 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
     if data is None:
         data = load_dataset(config.data)
     check_dataset(data, config)
+    evaluation_data = load_evaluation_data(config)
     with rundir.RunLock(run_dir):  # one training process per run directory
-        return _train_and_evaluate(config, Path(run_dir), verbose, command, data)
+        if config.method != "vade":
+            from vade_tf.baselines import train_baseline  # baselines build on this module
+
+            return train_baseline(config, Path(run_dir), verbose, command, data, evaluation_data)
+        return _train_and_evaluate(config, Path(run_dir), verbose, command, data, evaluation_data)
 
 
 def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
@@ -337,7 +380,7 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
     # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
     # the chief's everywhere.
     with strategy.scope():
-        model = build_model(config, data.input_dim, seed)
+        model = build_model(config, data.input_dim, seed, data.image_shape)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
                           log_dir / "pretrain")
         if strategy.num_replicas_in_sync > 1:
@@ -358,7 +401,7 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
 
 
 def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
-                        data: Dataset) -> dict:
+                        data: Dataset, evaluation_data: Optional[Dataset]) -> dict:
     start, t = time.perf_counter(), config.train
     if t.strategy == "multi_worker" and config.pretrain.from_dir is None:
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
@@ -402,8 +445,11 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
     rundir.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
 
-    metrics = {**best["final"], "best_restart": best["restart"], "seed": config.seed, "command": command,
-               "n_samples": int(len(data.x)), "wall_time_s": time.perf_counter() - start,
-               "versions": rundir.library_versions(), "restarts": restarts}
+    metrics = {"method": "vade", **best["final"], "best_restart": best["restart"], "seed": config.seed,
+               "command": command, "n_samples": int(len(data.x)), "restarts": restarts}
+    if evaluation_data is not None:
+        metrics["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
+                                                  config.data.evaluate_split)
+    metrics.update(wall_time_s=time.perf_counter() - start, versions=rundir.library_versions())
     rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)
     return metrics

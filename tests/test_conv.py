@@ -1,0 +1,77 @@
+"""The convolutional VaDE: geometry, the flat layout shared with the MLP, training, config errors."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vade_tf.config import ConfigError, load_config
+from vade_tf.data import Dataset, load_dataset
+from vade_tf.model import VaDE
+from vade_tf.networks import halved_sizes
+from vade_tf.training import build_model, evaluate, fit_vade, initialise
+
+
+def test_each_layer_halves_the_image_rounding_up():
+    assert halved_sizes(28, 28, 3) == [(28, 28), (14, 14), (7, 7), (4, 4)]
+    assert halved_sizes(96, 5, 2) == [(96, 5), (48, 3), (24, 2)]
+
+
+@pytest.mark.parametrize("likelihood, per_pixel", [("bernoulli", 1), ("gaussian", 2)])
+def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_pixel):
+    shape = [7, 5, 2]  # odd sizes: the decoder must crop after each upsampling
+    model = VaDE(input_dim=70, n_clusters=3, latent_dim=4, architecture="conv", conv_filters=[4, 8],
+                 image_shape=shape, likelihood=likelihood)
+    model.build((None, 70))
+    x = tf.constant(np.random.default_rng(0).uniform(size=(6, 70)), tf.float32)
+    assert model(x).shape == (6, 3)
+    assert model.decoder(tf.zeros((2, 6, 4))).shape == (2, 6, 70 * per_pixel)  # [L, B, J] samples
+    assert model.reconstruct(x).shape == (6, 70)
+    if likelihood == "gaussian":  # the first half of each row is the mean, as for the MLP decoder
+        means = model.decoder(model.encoder(x)[0])[:, :70]
+        np.testing.assert_allclose(model.reconstruct(x), means, rtol=1e-6)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(model.elbo_terms(x)["elbo"])
+    gradients = tape.gradient(loss, model.trainable_variables)
+    assert all(g is not None and np.all(np.isfinite(g)) for g in gradients)
+
+
+def test_the_encoder_reads_rows_as_row_major_images():
+    """A pixel's neighbours in the image, not in the flat row, share a 4x4 window: moving one bright
+    pixel by one image row changes only the windows around it, exactly as on the image itself."""
+    model = VaDE(input_dim=64, n_clusters=2, latent_dim=2, architecture="conv", conv_filters=[3],
+                 image_shape=[8, 8, 1])
+    model.build((None, 64))
+    image = np.zeros((1, 8, 8, 1), np.float32)
+    image[0, 3, 4, 0] = 1.0
+    conv = model.encoder.convs[0]
+    from_rows = model.encoder.features(tf.constant(image.reshape(1, 64)))
+    from_image = tf.reshape(conv(tf.constant(image)), (1, -1))
+    np.testing.assert_allclose(from_rows, from_image, rtol=1e-6)
+
+
+def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
+    config = load_config(overrides={
+        "model.architecture": "conv", "model.conv_filters": [8, 16], "model.latent_dim": 5,
+        "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
+        "pretrain.gmm_n_init": 2, "train.epochs": 2, "train.steps_per_execution": 4})
+    data = load_dataset(config.data)
+    model = build_model(config, data.input_dim, 0, data.image_shape)
+    assert model.encoder.image_shape == (8, 8, 1)
+    init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
+    history = fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
+    final = evaluate(model, data)
+    assert np.isfinite(final["elbo"]) and history[-1]["elbo"] > history[0]["elbo"]
+    assert init["ae_gmm"]["acc"] > 0.5 and final["acc"] > 0.5  # ten digit classes, chance is about 0.1
+
+
+def test_conv_settings_that_cannot_work_are_refused_in_one_line():
+    with pytest.raises(ConfigError, match="stacked_denoising"):
+        load_config(overrides={"model.architecture": "conv"})  # the default pretraining is layer-wise
+    with pytest.raises(ConfigError, match="model.image_shape"):
+        load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
+                               "model.image_shape": [8, 8]})
+    conv = {"model.architecture": "conv", "pretrain.method": "plain"}
+    features = Dataset(x=np.zeros((4, 10), np.float32), y=None, name="features")
+    with pytest.raises(ConfigError, match="not images"):
+        build_model(load_config(overrides=conv), 10, 0, features.image_shape)
+    with pytest.raises(ConfigError, match="holds 12 values"):
+        build_model(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), 10, 0, None)

@@ -1,0 +1,219 @@
+"""Multi-seed experiments: methods x seeds from one config, aggregated next to the paper's figures.
+
+Every (method, seed) is an ordinary run directory, trained by ``train_and_evaluate``, so an
+interrupted experiment picks up where it stopped: a finished run whose config matches is read back,
+an unfinished one resumes from its checkpoints. Within a seed, the methods built on the autoencoder
+(VaDE, AE+GMM, VAE+GMM) share one pretraining: the first pretrains, the others reuse it
+(``pretrain.from_dir``), so their differences are the method's alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from vade_tf import rundir
+from vade_tf.config import Config, ConfigError, config_from_dict, load_config
+
+# Table 2 of Jiang et al. (2017), clustering accuracy in %.
+PAPER_ACC = {
+    "mnist": {"gmm": 53.73, "ae_gmm": 82.18, "vae_gmm": 72.94, "vade": 94.46},
+    "hhar": {"gmm": 60.34, "ae_gmm": 77.67, "vae_gmm": 68.02, "vade": 84.46},
+    "reuters10k": {"gmm": 54.72, "ae_gmm": 70.13, "vae_gmm": 69.56, "vade": 79.83},
+    "reuters": {"gmm": 55.81, "ae_gmm": 70.98, "vae_gmm": 60.89, "vade": 79.38},
+    "stl10": {"gmm": 72.44, "ae_gmm": 79.83, "vae_gmm": 78.86, "vade": 84.45},
+}
+METHOD_NAMES = {"gmm": "GMM", "ae_gmm": "AE+GMM", "vae_gmm": "VAE+GMM", "vade": "VaDE"}
+METRICS = ("acc", "nmi", "ari", "v_measure")
+# The authors' protocol trains and scores on every sample; held-out trains on the train split and
+# is scored on the test split too.
+PROTOCOLS = {"all": {"data.split": "all", "data.evaluate_split": None},
+             "heldout": {"data.split": "train", "data.evaluate_split": "test"}}
+# Keys that say where things are, not what is computed: a finished run is reused whatever they hold.
+_LOCATION_KEYS = (("data", "dir"), ("data", "cache_dir"), ("data", "download"), ("pretrain", "from_dir"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    config_path: Optional[str]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    protocol: str = "all"
+    runs_dir: Path = Path("runs/experiments")
+    overrides: dict = dataclasses.field(default_factory=dict)          # every method
+    method_overrides: dict = dataclasses.field(default_factory=dict)   # method -> {key: value}
+    run_dir_templates: dict = dataclasses.field(default_factory=dict)  # method -> "path/with/{seed}"
+
+    def run_dir(self, method: str, seed: int) -> Path:
+        template = self.run_dir_templates.get(method)
+        if template is not None:
+            return Path(template.format(seed=seed))
+        return self.runs_dir / self.name / method / f"seed-{seed}"
+
+    def config(self, method: str, seed: int) -> Config:
+        overrides = {**self.overrides, **PROTOCOLS[self.protocol], **self.method_overrides.get(method, {}),
+                     "method": method, "seed": seed}
+        return load_config(self.config_path, overrides)
+
+
+def check_experiment(experiment: Experiment) -> None:
+    """One-line errors for an experiment that cannot run, before any training."""
+    unknown = [m for m in experiment.methods if m not in METHOD_NAMES]
+    if unknown:
+        raise ConfigError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHOD_NAMES)}")
+    if experiment.protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol '{experiment.protocol}'; choose from {', '.join(PROTOCOLS)}")
+    if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds):
+        raise ConfigError(f"seeds {list(experiment.seeds)}: give at least one, each once")
+    for method in [*experiment.method_overrides, *experiment.run_dir_templates]:
+        if method not in experiment.methods:
+            raise ConfigError(f"'{method}:' settings for a method this experiment does not run; "
+                              f"its methods: {', '.join(experiment.methods)}")
+    for method in experiment.methods:
+        experiment.config(method, experiment.seeds[0])  # every override validated up front
+
+
+def _comparable(config: dict) -> dict:
+    """A config as flat dotted keys with defaults filled in, without notes and location keys."""
+    full = config_from_dict({k: v for k, v in config.items() if k != "notes"}).to_dict()
+    flat = {}
+    for section, value in full.items():
+        for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if section != "notes" and (section, key) not in _LOCATION_KEYS:
+                flat[section if key is None else f"{section}.{key}"] = item
+    return flat
+
+
+def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
+    """The metrics of a finished run of ``config`` in ``run_dir``; None when it has not finished.
+    A finished run of another config is an error: its results must not be mistaken for these."""
+    metrics_path, config_path = run_dir / rundir.METRICS_FILE, run_dir / rundir.CONFIG_FILE
+    if not metrics_path.exists():
+        return None
+    stored, wanted = _comparable(json.loads(config_path.read_text())), _comparable(config.to_dict())
+    differ = sorted(key for key in wanted if stored.get(key) != wanted[key])
+    if differ:
+        raise ConfigError(f"{run_dir} holds a finished run of another config (differs in "
+                          f"{', '.join(differ)}); pass another --runs-dir or remove it")
+    return json.loads(metrics_path.read_text())
+
+
+def _pretraining_of(run_dir: Path, config: Config, input_dim: int) -> Optional[Path]:
+    """``run_dir`` when it holds a finished pretraining that ``config`` would reproduce exactly."""
+    info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
+    if not info.exists():
+        return None
+    digest = rundir.fingerprint_digest(rundir.pretrain_fingerprint(config, input_dim, config.seed))
+    return run_dir if json.loads(info.read_text()).get("digest") == digest else None
+
+
+def _shared_pretraining(experiment: Experiment, seed: int, config: Config, input_dim: int) -> Optional[Path]:
+    """The first run directory of this seed's autoencoder methods whose pretraining ``config`` would
+    reproduce (finished before, or earlier in this experiment); None: pretrain anew."""
+    for method in experiment.methods:
+        if method != "gmm" and _pretraining_of(experiment.run_dir(method, seed), config, input_dim):
+            return experiment.run_dir(method, seed)
+    return None
+
+
+def summarise(values: list[float]) -> dict:
+    """Mean, sample standard deviation, median, range and count of one metric over seeds."""
+    array = np.asarray(values, np.float64)
+    return {"mean": float(array.mean()), "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+            "median": float(np.median(array)), "min": float(array.min()), "max": float(array.max()),
+            "n": int(len(array))}
+
+
+def _record(method: str, seed: int, run_dir: Path, metrics: dict) -> dict:
+    record = {"seed": seed, "run_dir": str(run_dir), "wall_time_s": metrics.get("wall_time_s"),
+              **{m: metrics[m] for m in METRICS if m in metrics}}
+    if "evaluation" in metrics:
+        record["evaluation"] = metrics["evaluation"]
+    return record
+
+
+def _summaries(records: list[dict]) -> dict:
+    summary = {m: summarise([r[m] for r in records]) for m in METRICS if all(m in r for r in records)}
+    if all("evaluation" in r for r in records):
+        summary["evaluation"] = {m: summarise([r["evaluation"][m] for r in records]) for m in METRICS}
+    return summary
+
+
+def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[str] = None) -> dict:
+    """Train (or read back) every method for every seed; return the aggregated result."""
+    from vade_tf.data import check_dataset, load_dataset
+    from vade_tf.training import train_and_evaluate
+
+    check_experiment(experiment)
+    start = time.perf_counter()
+    first = experiment.config(experiment.methods[0], experiment.seeds[0])
+    data = load_dataset(first.data)  # every method and seed trains on the same samples
+    records: dict[str, list[dict]] = {m: [] for m in experiment.methods}
+    for seed in experiment.seeds:
+        for method in experiment.methods:
+            config, run_dir = experiment.config(method, seed), experiment.run_dir(method, seed)
+            if method != "gmm" and config.pretrain.from_dir is None:
+                donor = _shared_pretraining(experiment, seed, config, data.input_dim)
+                if donor is not None and donor != run_dir:
+                    config = dataclasses.replace(
+                        config, pretrain=dataclasses.replace(config.pretrain, from_dir=str(donor)))
+            metrics = finished_metrics(run_dir, config)
+            if metrics is None:
+                if verbose:
+                    print(f"== {experiment.name}: {method}, seed {seed} -> {run_dir}", flush=True)
+                check_dataset(data, config)
+                metrics = train_and_evaluate(config, run_dir, verbose=verbose, command=command, data=data)
+            elif verbose:
+                print(f"== {experiment.name}: {method}, seed {seed}: finished in {run_dir}, read back")
+            records[method].append(_record(method, seed, run_dir, metrics))
+    paper = PAPER_ACC.get(first.data.name, {})
+    return {"experiment": experiment.name, "command": command, "config": experiment.config_path,
+            "dataset": first.data.name, "n_samples": int(len(data.x)), "protocol": experiment.protocol,
+            "seeds": list(experiment.seeds), "overrides": experiment.overrides,
+            "method_overrides": experiment.method_overrides,
+            "methods": {m: {"runs": records[m], "summary": _summaries(records[m]), "paper_acc": paper.get(m)}
+                        for m in experiment.methods},
+            "versions": rundir.library_versions(), "wall_time_s": time.perf_counter() - start}
+
+
+def _cell(summary: dict, metric: str) -> str:
+    if metric not in summary:
+        return "-"
+    s = summary[metric]
+    return f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f} ({100 * s['median']:.2f})"
+
+
+def markdown_table(result: dict) -> str:
+    """The result as Markdown: per method, mean ± std (median) over the seeds, in %, beside the paper."""
+    seeds = ", ".join(str(s) for s in result["seeds"])
+    lines = [f"# {result['experiment']}: {result['dataset']} ({result['n_samples']} samples), "
+             f"protocol '{result['protocol']}', seeds {seeds}", "",
+             "Each cell: mean ± sample std (median) over the seeds, in %. "
+             "Paper: Jiang et al. (2017), Table 2.",
+             ""]
+    blocks = [("trained-on samples", lambda summary: summary)]
+    if any("evaluation" in m["summary"] for m in result["methods"].values()):
+        blocks.append(("held-out split", lambda summary: summary.get("evaluation", {})))
+    for title, pick in blocks:
+        lines += [f"## Scored on the {title}", "",
+                  "| method | ACC | NMI | ARI | V-measure | paper ACC |", "|---|---|---|---|---|---|"]
+        for method, entry in result["methods"].items():
+            summary, paper = pick(entry["summary"]), entry["paper_acc"]
+            cells = " | ".join(_cell(summary, m) for m in METRICS)
+            lines.append(f"| {METHOD_NAMES[method]} | {cells} | {'-' if paper is None else f'{paper:.2f}'} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(result: dict, results_dir: Path) -> tuple[Path, Path]:
+    """results/<experiment>.json and .md (atomic writes)."""
+    json_path = Path(results_dir) / f"{result['experiment']}.json"
+    md_path = json_path.with_suffix(".md")
+    rundir.write_json(json_path, result)
+    md_path.write_text(markdown_table(result))
+    return json_path, md_path
