@@ -35,7 +35,7 @@ def _fit_gmm(features: np.ndarray, config: Config) -> tuple[Assigner, dict]:
     gmm = gaussian_mixture(features, config.model.n_clusters, p.gmm_n_init, config.seed, p.gmm_covariance)
     info = {"log_likelihood": float(gmm.lower_bound_), "converged": bool(gmm.converged_),
             "n_iter": int(gmm.n_iter_)}
-    return (lambda x: gmm.predict(np.asarray(x, np.float64))), info
+    return gmm.predict, info
 
 
 def pretrained_autoencoder(config: Config, data: Dataset, run_dir: Path, verbose: int):

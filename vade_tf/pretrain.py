@@ -108,9 +108,10 @@ def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:
 def gaussian_mixture(features: np.ndarray, n_clusters: int, n_init: int, seed: int,
                      covariance: str = "diag") -> GaussianMixture:
     """A GaussianMixture fitted on ``features`` [N, D]: the best likelihood of ``n_init`` seeded EM runs
-    (the paper's restarts-pick-the-best-objective protocol for every clustering model)."""
+    (the paper's restarts-pick-the-best-objective protocol for every clustering model). It computes in
+    the features' precision: float32 halves the time on MNIST's pixels (14 s an init, not 28)."""
     return GaussianMixture(n_components=n_clusters, covariance_type=covariance, n_init=n_init,
-                           random_state=seed, reg_covar=1e-6, max_iter=300).fit(features.astype(np.float64))
+                           random_state=seed, reg_covar=1e-6, max_iter=300).fit(features)
 
 
 def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
@@ -121,9 +122,10 @@ def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
     ``covariance="full"`` the variances are the diagonals of the full covariances: the prior stays
     diagonal, but the partition is the one a full-covariance model finds.
     """
+    z = z.astype(np.float64)  # 10 dimensions: precision is cheap here
     gmm = gaussian_mixture(z, n_clusters, n_init, seed, covariance)
     variances = gmm.covariances_ if covariance == "diag" else np.diagonal(gmm.covariances_, axis1=1, axis2=2)
-    return gmm.weights_, gmm.means_, variances, gmm.predict(z.astype(np.float64))
+    return gmm.weights_, gmm.means_, variances, gmm.predict(z)
 
 
 def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int,
