@@ -107,6 +107,7 @@ def test_warmup_takes_gamma_from_the_partition_then_from_the_posterior():
 def test_warmup_pulls_the_clusters_to_the_given_partition():
     """From a random mixture, warm-up epochs make the model's own assignment the partition, cluster
     numbers included (without it they would match only up to a permutation)."""
+    keras.utils.set_random_seed(0)  # the networks' initial weights: independent of the tests before
     rng = np.random.default_rng(0)
     partition = np.repeat(np.arange(K), 40)
     prototypes = np.kron(np.eye(K), np.ones((1, D // K)))
