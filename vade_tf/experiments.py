@@ -194,8 +194,9 @@ def markdown_table(result: dict) -> str:
     lines = [f"# {result['experiment']}: {result['dataset']} ({result['n_samples']} samples), "
              f"protocol '{result['protocol']}', seeds {seeds}", "",
              "Each cell: mean ± sample std (median) over the seeds, in %. "
-             "Paper: Jiang et al. (2017), Table 2.",
-             ""]
+             "Paper: Jiang et al. (2017), Table 2.", ""]
+    if result.get("command"):
+        lines += [f"Command: `{result['command']}`", ""]
     blocks = [("trained-on samples", lambda summary: summary)]
     if any("evaluation" in m["summary"] for m in result["methods"].values()):
         blocks.append(("held-out split", lambda summary: summary.get("evaluation", {})))
