@@ -203,7 +203,8 @@ def markdown_table(result: dict) -> str:
     for title, pick in blocks:
         lines += [f"## Scored on the {title}", "",
                   "| method | ACC | NMI | ARI | V-measure | paper ACC |", "|---|---|---|---|---|---|"]
-        for method, entry in result["methods"].items():
+        for method in [m for m in METHOD_NAMES if m in result["methods"]]:  # the paper's row order
+            entry = result["methods"][method]
             summary, paper = pick(entry["summary"]), entry["paper_acc"]
             cells = " | ".join(_cell(summary, m) for m in METRICS)
             lines.append(f"| {METHOD_NAMES[method]} | {cells} | {'-' if paper is None else f'{paper:.2f}'} |")
