@@ -177,3 +177,17 @@ def test_cli_settings_reach_the_methods_they_name():
     assert built.config("vae_gmm", 1).train.epochs == 7 and built.config("vade", 1).train.epochs == 2
     assert built.run_dir("vade", 4) == Path("runs/old-4")
     assert built.run_dir("gmm", 4) == Path("runs/experiments/x/gmm/seed-4")
+
+
+def test_the_papers_restart_protocol_runs_inside_an_experiment(tmp_path):
+    """VaDE with restarts pretrains each restart itself (seeds 0 and 1) and keeps the best final ELBO."""
+    experiment = Experiment(name="restarts", config_path=None, methods=("ae_gmm", "vade"), seeds=(0,),
+                            runs_dir=tmp_path, overrides=TINY,
+                            method_overrides={"vade": {"train.restarts": 2}})
+    run_experiment(experiment, verbose=0)
+    run_dir = experiment.run_dir("vade", 0)
+    metrics = json.loads((run_dir / rundir.METRICS_FILE).read_text())
+    assert json.loads((run_dir / rundir.CONFIG_FILE).read_text())["pretrain"]["from_dir"] is None
+    assert [r["seed"] for r in metrics["restarts"]] == [0, 1]
+    best = max(metrics["restarts"], key=lambda r: r["final"]["elbo"])
+    assert metrics["best_restart"] == best["restart"] and metrics["acc"] == best["final"]["acc"]

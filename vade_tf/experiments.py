@@ -103,20 +103,18 @@ def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
     return json.loads(metrics_path.read_text())
 
 
-def _pretraining_of(run_dir: Path, config: Config, input_dim: int) -> Optional[Path]:
-    """``run_dir`` when it holds a finished pretraining that ``config`` would reproduce exactly."""
+def _holds_pretraining(run_dir: Path, config: Config, input_dim: int) -> bool:
+    """Whether ``run_dir`` holds a finished pretraining that ``config`` would reproduce exactly."""
     info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
-    if not info.exists():
-        return None
     digest = rundir.fingerprint_digest(rundir.pretrain_fingerprint(config, input_dim, config.seed))
-    return run_dir if json.loads(info.read_text()).get("digest") == digest else None
+    return info.exists() and json.loads(info.read_text()).get("digest") == digest
 
 
 def _shared_pretraining(experiment: Experiment, seed: int, config: Config, input_dim: int) -> Optional[Path]:
     """The first run directory of this seed's autoencoder methods whose pretraining ``config`` would
     reproduce (finished before, or earlier in this experiment); None: pretrain anew."""
     for method in experiment.methods:
-        if method != "gmm" and _pretraining_of(experiment.run_dir(method, seed), config, input_dim):
+        if method != "gmm" and _holds_pretraining(experiment.run_dir(method, seed), config, input_dim):
             return experiment.run_dir(method, seed)
     return None
 
@@ -129,7 +127,7 @@ def summarise(values: list[float]) -> dict:
             "n": int(len(array))}
 
 
-def _record(method: str, seed: int, run_dir: Path, metrics: dict) -> dict:
+def _record(seed: int, run_dir: Path, metrics: dict) -> dict:
     record = {"seed": seed, "run_dir": str(run_dir), "wall_time_s": metrics.get("wall_time_s"),
               **{m: metrics[m] for m in METRICS if m in metrics}}
     if "evaluation" in metrics:
@@ -157,7 +155,8 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
     for seed in experiment.seeds:
         for method in experiment.methods:
             config, run_dir = experiment.config(method, seed), experiment.run_dir(method, seed)
-            if method != "gmm" and config.pretrain.from_dir is None:
+            # Restarts pretrain one autoencoder each (seeds seed..seed+N-1): nothing to share.
+            if method != "gmm" and config.pretrain.from_dir is None and config.train.restarts == 1:
                 donor = _shared_pretraining(experiment, seed, config, data.input_dim)
                 if donor is not None and donor != run_dir:
                     config = dataclasses.replace(
@@ -170,7 +169,7 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
                 metrics = train_and_evaluate(config, run_dir, verbose=verbose, command=command, data=data)
             elif verbose:
                 print(f"== {experiment.name}: {method}, seed {seed}: finished in {run_dir}, read back")
-            records[method].append(_record(method, seed, run_dir, metrics))
+            records[method].append(_record(seed, run_dir, metrics))
     paper = PAPER_ACC.get(first.data.name, {})
     return {"experiment": experiment.name, "command": command, "config": experiment.config_path,
             "dataset": first.data.name, "n_samples": int(len(data.x)), "protocol": experiment.protocol,
