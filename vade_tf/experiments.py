@@ -80,7 +80,7 @@ def check_experiment(experiment: Experiment) -> None:
 
 def _comparable(config: dict) -> dict:
     """A config as flat dotted keys with defaults filled in, without notes and location keys."""
-    full = config_from_dict({k: v for k, v in config.items() if k != "notes"}).to_dict()
+    full = config_from_dict(config).to_dict()
     flat = {}
     for section, value in full.items():
         for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
