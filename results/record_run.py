@@ -23,13 +23,13 @@ def _finished(run_dir: Path) -> dict:
     record = {key: metrics[key] for key in ("command", "seed", "n_samples", "versions", "wall_time_s",
                                             "acc", "nmi", "ari", "v_measure", "elbo")}
     record.update(best_restart=metrics["best_restart"],
-                  ae_partition=best["init"]["ae_gmm"], vade_init=best["init"]["vade_init"],
+                  ae_partition=best["init"]["partition"], vade_init=best["init"]["vade_init"],
                   pretrain_wall_time_s=best["init"]["wall_time_s"], per_epoch=best["epochs"])
     if "evaluation" in metrics:  # the held-out protocol's scores on the other split
         record["evaluation"] = metrics["evaluation"]
     if len(metrics["restarts"]) > 1:
         record["restarts"] = [{"restart": r["restart"], "seed": r["seed"],
-                               "ae_partition": r["init"]["ae_gmm"], "epochs_trained": len(r["epochs"]),
+                               "ae_partition": r["init"]["partition"], "epochs_trained": len(r["epochs"]),
                                "last_epoch": r["epochs"][-1]} for r in metrics["restarts"]]
     return record
 

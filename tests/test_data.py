@@ -46,6 +46,29 @@ def test_mnist_all_joins_train_then_test_scaled_to_unit_interval(tiny_mnist):
     assert test_only.x.shape == (4, 6)
 
 
+def test_fashion_mnist_reads_the_same_idx_files_from_dir_or_the_debian_package(tiny_mnist, monkeypatch):
+    from vade_tf.data import idx
+
+    directory, arrays = tiny_mnist
+    data = load_dataset(DataConfig(name="fashion_mnist", dir=str(directory), download=False))
+    assert data.name == "fashion_mnist" and data.image_shape == (28, 28) and data.x.shape == (10, 6)
+    np.testing.assert_array_equal(data.y, np.concatenate([arrays["train"][1], arrays["test"][1]]))
+    # Without data.dir: the directory Debian's dataset-fashion-mnist installs into.
+    monkeypatch.setattr(idx, "FASHION_MNIST_SYSTEM_DIR", directory)
+    system = load_dataset(DataConfig(name="fashion_mnist", split="train", download=False))
+    np.testing.assert_array_equal(system.x, data.x[:6])
+
+
+def test_fashion_mnist_without_files_says_where_to_get_them(tmp_path, monkeypatch):
+    from vade_tf.data import idx
+
+    monkeypatch.setattr(idx, "FASHION_MNIST_SYSTEM_DIR", tmp_path / "absent")
+    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset(DataConfig(name="fashion_mnist", download=False))
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz not found"):
+        load_dataset(DataConfig(name="fashion_mnist", dir=str(tmp_path), split="test", download=False))
+
+
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz not found"):
         load_dataset(DataConfig(name="mnist", dir=str(tmp_path), download=False))
@@ -97,16 +120,18 @@ def test_likelihood_checks():
 
 def test_pipeline_shuffles_reproducibly_and_covers_every_sample():
     x = np.arange(40, dtype=np.float32).reshape(20, 2)
-    first = np.concatenate([b.numpy() for b in training_dataset(x, 5, seed=3)])
-    again = np.concatenate([b.numpy() for b in training_dataset(x, 5, seed=3)])
+    first = np.stack([b.numpy() for b in training_dataset(x, 5, seed=3, epochs=2)])
+    again = np.stack([b.numpy() for b in training_dataset(x, 5, seed=3, epochs=2)])
     np.testing.assert_array_equal(first, again)
-    assert not np.array_equal(first, x)
-    np.testing.assert_array_equal(np.sort(first[:, 0]), x[:, 0])
+    assert first.shape == (8, 5, 2)                                  # two epochs of four batches
+    for epoch in (first[:4], first[4:]):                             # each epoch: every sample once
+        np.testing.assert_array_equal(np.sort(epoch.reshape(-1, 2)[:, 0]), x[:, 0])
+    assert not np.array_equal(first[:4], first[4:])                  # a new order each epoch
 
 
 def test_masking_noise_rate_and_targets():
     x = np.ones((400, 50), np.float32)
-    pairs = list(training_dataset(x, 100, seed=0, targets=True, noise_rate=0.25))
+    pairs = list(training_dataset(x, 100, seed=0, epochs=1, targets=True, noise_rate=0.25))
     noisy = np.concatenate([a.numpy() for a, _ in pairs])
     clean = np.concatenate([b.numpy() for _, b in pairs])
     np.testing.assert_array_equal(clean, 1.0)

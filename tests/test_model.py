@@ -104,6 +104,52 @@ def test_warmup_takes_gamma_from_the_partition_then_from_the_posterior():
     np.testing.assert_allclose(after["elbo"].numpy(), model.elbo_terms(x)["elbo"].numpy(), rtol=1e-6)
 
 
+@pytest.mark.parametrize("separate_optimizer", [False, True])
+def test_warmup_can_hold_the_mixture_still_while_the_networks_move(separate_optimizer):
+    """Frozen during the warm-up, pi, mu_c and sigma_c keep their values while the networks train;
+    after it, the mixture moves again."""
+    keras.utils.set_random_seed(0)
+    x, partition = tf.constant(_data(8)), tf.constant(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
+    model = _model()
+    mixture = keras.optimizers.SGD(0.1) if separate_optimizer else None
+    model.compile(keras.optimizers.SGD(0.1), mixture_optimizer=mixture, warmup_steps=1,
+                  warmup_kl_weight=7.0, warmup_freezes_mixture=True)
+    network_before = [v.numpy().copy() for v in model.network_variables]
+    mixture_before = [v.numpy().copy() for v in model.mixture_variables]
+    model.train_step((x, partition))
+    for old, variable in zip(mixture_before, model.mixture_variables):
+        np.testing.assert_array_equal(old, variable.numpy())
+    assert any(not np.allclose(old, v.numpy()) for old, v in zip(network_before, model.network_variables))
+    model.train_step((x, partition))  # warm-up over
+    assert all(not np.allclose(old, v.numpy()) for old, v in zip(mixture_before, model.mixture_variables))
+
+
+def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
+    """With the reconstruction and the KL terms apart, the warm-up loss's gradient on the encoder's
+    mean is exactly grad(-reconstruction) + w grad(kl_z + kl_c)."""
+    keras.utils.set_random_seed(1)
+    x, partition = tf.constant(_data(6)), tf.constant(np.array([0, 1, 2, 0, 1, 2]))
+    model = _model()
+    model.compile(keras.optimizers.SGD(1.0), warmup_steps=10, warmup_kl_weight=5.0)
+    variables = model.encoder.trainable_variables
+    start = model.noise.state.numpy()
+
+    def gradient(objective):
+        model.noise.state.assign(start)
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(objective(model.elbo_terms(x, partition)))
+        return tape.gradient(loss, variables)
+
+    reconstruction = gradient(lambda t: t["reconstruction"])
+    kl = gradient(lambda t: -(t["kl_z"] + t["kl_c"]))
+    before = [v.numpy().copy() for v in variables]
+    model.noise.state.assign(start)
+    model.train_step((x, partition))
+    for old, variable, g_rec, g_kl in zip(before, variables, reconstruction, kl):
+        expected = old - 1.0 * (g_rec.numpy() + 5.0 * g_kl.numpy())
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_warmup_pulls_the_clusters_to_the_given_partition():
     """From a random mixture, warm-up epochs make the model's own assignment the partition, cluster
     numbers included (without it they would match only up to a permutation)."""

@@ -21,23 +21,30 @@ def _correlated_clusters(n_per_cluster=300, seed=0):
 @pytest.mark.parametrize("covariance", ["diag", "full"])
 def test_mixture_recovers_known_clusters(covariance):
     z, y = _correlated_clusters()
-    weights, means, variances, assignments = fit_mixture(z, 3, n_init=3, seed=0, covariance=covariance)
+    weights, means, covariances, assignments = fit_mixture(z, 3, n_init=3, seed=0, covariance=covariance)
     assert cluster_accuracy(y, assignments) > 0.99
     assert weights.shape == (3,) and np.isclose(weights.sum(), 1.0)
-    assert means.shape == variances.shape == (3, 4) and np.all(variances > 0)
+    assert means.shape == (3, 4)
+    assert covariances.shape == ((3, 4) if covariance == "diag" else (3, 4, 4))
 
 
-def test_full_covariance_initialises_the_diagonal_prior_from_its_diagonals():
+def test_full_covariance_mixture_sets_a_diagonal_prior_from_its_diagonals_and_a_full_one_whole():
+    from vade_tf.model import VaDE
+
     z, _ = _correlated_clusters(seed=1)
-    _, means, variances, assignments = fit_mixture(z, 3, n_init=2, seed=5, covariance="full")
+    weights, means, covariances, assignments = fit_mixture(z, 3, n_init=2, seed=5, covariance="full")
     reference = GaussianMixture(3, covariance_type="full", n_init=2, random_state=5, reg_covar=1e-6,
                                 max_iter=300).fit(z)
     np.testing.assert_allclose(means, reference.means_)
-    np.testing.assert_allclose(variances, [np.diag(c) for c in reference.covariances_])
     np.testing.assert_array_equal(assignments, reference.predict(z))
-    # The variances are the per-cluster spreads of the assigned points, not of a diagonal refit.
-    for c in range(3):
-        np.testing.assert_allclose(variances[c], z[assignments == c].var(0), rtol=0.05)
+    models = {kind: VaDE(input_dim=5, n_clusters=3, latent_dim=4, hidden_dims=[8], covariance=kind)
+              for kind in ("diag", "full")}
+    for model in models.values():
+        model.set_mixture(weights, means, covariances)
+    diagonals = np.diagonal(reference.covariances_, axis1=1, axis2=2)
+    np.testing.assert_allclose(models["diag"].component_variances().numpy(), diagonals, rtol=1e-4)
+    prior = models["full"].prior().components_distribution
+    np.testing.assert_allclose(prior.covariance().numpy(), reference.covariances_, rtol=1e-4, atol=1e-6)
 
 
 def _rings(n_per_ring=300, seed=0):
@@ -76,6 +83,11 @@ def test_partition_moments_are_each_clusters_share_mean_and_variance():
     order = rng.permutation(50)  # the moments of a partition do not depend on the sample order
     for a, b in zip((weights, means, variances), partition_moments(z[order], assignments[order], 3)):
         np.testing.assert_allclose(a, b)
+    _, _, covariances = partition_moments(z, assignments, 3, covariance="full")
+    for c in range(3):
+        members = z[assignments == c]
+        np.testing.assert_allclose(covariances[c], np.cov(members.T, bias=True) + 1e-6 * np.eye(z.shape[1]))
+        np.testing.assert_allclose(np.diag(covariances[c]), variances[c])
 
 
 def test_partition_moments_reject_an_empty_cluster():

@@ -43,8 +43,8 @@ def test_epoch_scalars_have_one_value_per_epoch(digits_run):
 def test_pretraining_logs_its_loss_and_the_gmm_baseline(digits_run):
     pretrain = digits_run / "logs" / "restart_0" / "pretrain"
     assert len(_events(pretrain / "end-to-end" / "train").Tensors("epoch_loss")) == 2
-    ae_gmm = _events(pretrain).Tensors("ae_gmm/acc")
-    assert len(ae_gmm) == 1 and 0 < tf.make_ndarray(ae_gmm[0].tensor_proto) <= 1
+    partition = _events(pretrain).Tensors("partition/acc")
+    assert len(partition) == 1 and 0 < tf.make_ndarray(partition[0].tensor_proto) <= 1
 
 
 def _decoded_images(events, tag):

@@ -150,7 +150,7 @@ class RunSummaries(keras.callbacks.Callback):
                 tf.summary.scalar("learning_rate/mixture", mixture_rate, step=step)
             tf.summary.histogram("mixture/pi", pi, step=step)
             tf.summary.histogram("mixture/means", self.model.means, step=step)
-            tf.summary.histogram("mixture/variances", tf.exp(self.model.log_vars), step=step)
+            tf.summary.histogram("mixture/variances", self.model.component_variances(), step=step)
             tf.summary.scalar("mixture/min_pi", float(pi.min()), step=step)
             every = self.logging.image_every
             if every and step % every == 0:

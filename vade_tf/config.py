@@ -22,7 +22,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    # Which loader reads the data: "digits" (embedded in scikit-learn, no download), "mnist", "hhar",
+    # Which loader reads the data: "digits" (embedded in scikit-learn, no download), "mnist",
+    # "fashion_mnist" (data.dir, else Debian's dataset-fashion-mnist package, else a download), "hhar",
     # "reuters10k", "reuters" (full RCV1, streamed from disk), "stl10", or "custom" (your own
     # .npy / .npz / .csv file at data.path).
     name: str = "digits"
@@ -55,6 +56,10 @@ class ModelConfig:
     hidden_dims: tuple[int, ...] = (500, 500, 2000)
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features.
     likelihood: str = "bernoulli"
+    # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (L_c L_c^T, a Cholesky
+    # factor per cluster): pretrained latent clusters are elongated and tilted, which a diagonal
+    # Gaussian cannot follow, so its posterior disagrees with the partition it was made from.
+    covariance: str = "diag"
     # L, Monte-Carlo samples of z per data point in the ELBO (1 in the paper).
     mc_samples: int = 1
     # "mlp": fully connected networks of hidden_dims (the paper's); "conv": stride-2 convolutions
@@ -140,6 +145,13 @@ class TrainConfig:
     # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
     # that partition; 0: the paper's training throughout. In-memory data without a validation split.
     partition_warmup_epochs: int = 0
+    # The weight of the KL terms in the loss during that warm-up (1: the ELBO itself). Above 1 the
+    # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction
+    # resists, so the model's own assignment agrees with the partition when the warm-up ends.
+    warmup_kl_weight: float = 1.0
+    # Hold pi, mu_c, sigma_c still during the warm-up: the encoder moves to the mixture, not the
+    # mixture to the encoder.
+    warmup_freezes_mixture: bool = False
     # tf.distribute: "default" (one device), "mirrored" (every local GPU, data-parallel, the
     # replicas' gradients summed into the global batch's mean) or "multi_worker" (the same across the
     # machines TF_CONFIG lists; each worker runs train.py with its own --run-dir). Distributed, XLA
@@ -189,7 +201,8 @@ class Config:
 _CHOICES = {
     "method": ("vade", "gmm", "ae_gmm", "vae_gmm"),
     "model.architecture": ("mlp", "conv"),
-    "data.name": ("digits", "mnist", "hhar", "reuters10k", "reuters", "stl10", "custom"),
+    "model.covariance": ("diag", "full"),
+    "data.name": ("digits", "mnist", "fashion_mnist", "hhar", "reuters10k", "reuters", "stl10", "custom"),
     "data.split": ("all", "train", "test"),
     "data.evaluate_split": (None, "all", "train", "test"),
     "model.likelihood": ("bernoulli", "gaussian"),
@@ -224,6 +237,7 @@ _RANGES = {
     "train.checkpoint_every_steps": (0, False),
     "train.restart_selection_epochs": (0, False),
     "train.partition_warmup_epochs": (0, False),
+    "train.warmup_kl_weight": (0, True),
     "logging.image_every": (0, False),
     "logging.embedding_every": (0, False),
     "logging.embedding_samples": (1, False),

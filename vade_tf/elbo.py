@@ -16,13 +16,25 @@ import tensorflow_probability as tfp
 tfd = tfp.distributions
 
 
-def mixture_prior(pi_logits, means, log_vars) -> tfd.MixtureSameFamily:
-    """p(z) = sum_c pi_c N(z | mu_c, diag sigma_c^2), with pi = softmax(pi_logits)."""
-    return tfd.MixtureSameFamily(
-        mixture_distribution=tfd.Categorical(logits=pi_logits),                  # [K]
-        components_distribution=tfd.MultivariateNormalDiag(
-            loc=means, scale_diag=tf.exp(0.5 * log_vars)),                       # [K, J]
-    )
+def component_scale(log_vars, scale_offdiag):
+    """The Cholesky factor L_c [K, J, J] of each component's covariance L_c L_c^T: exp(log_vars / 2) on
+    the diagonal and ``scale_offdiag``'s strictly lower triangle below it (its other entries unused)."""
+    lower = tf.linalg.band_part(scale_offdiag, -1, 0)
+    return tf.linalg.set_diag(lower, tf.exp(0.5 * log_vars))
+
+
+def mixture_prior(pi_logits, means, log_vars, scale_offdiag=None) -> tfd.MixtureSameFamily:
+    """p(z) = sum_c pi_c N(z | mu_c, Sigma_c), with pi = softmax(pi_logits).
+
+    The paper's Sigma_c = diag sigma_c^2 = diag exp(log_vars) when ``scale_offdiag`` is None; else a
+    full covariance L_c L_c^T (see ``component_scale``), whose clusters need not be axis-aligned.
+    """
+    if scale_offdiag is None:
+        components = tfd.MultivariateNormalDiag(loc=means, scale_diag=tf.exp(0.5 * log_vars))  # [K, J]
+    else:
+        components = tfd.MultivariateNormalTriL(loc=means, scale_tril=component_scale(log_vars, scale_offdiag))
+    return tfd.MixtureSameFamily(mixture_distribution=tfd.Categorical(logits=pi_logits),   # [K]
+                                 components_distribution=components)
 
 
 def posterior(z_mean, z_log_var) -> tfd.MultivariateNormalDiag:

@@ -46,8 +46,8 @@ def check_run(run_dir: Path) -> tuple[dict, dict, dict]:
     if not (run_dir / rundir.MODEL_WEIGHTS).exists():
         raise ExportError(f"{run_dir} is not a finished run: {rundir.MODEL_WEIGHTS} is missing; "
                           "pass a completed --run-dir")
-    if not set(rundir.MODEL_SPEC_KEYS) - set(rundir.CONV_SPEC_KEYS) <= set(spec) <= rundir.MODEL_SPEC_KEYS:
-        different = sorted((set(spec) ^ rundir.MODEL_SPEC_KEYS) - set(rundir.CONV_SPEC_KEYS))
+    if not set(rundir.MODEL_SPEC_KEYS) - set(rundir.LATER_SPEC_KEYS) <= set(spec) <= rundir.MODEL_SPEC_KEYS:
+        different = sorted((set(spec) ^ rundir.MODEL_SPEC_KEYS) - set(rundir.LATER_SPEC_KEYS))
         raise ExportError(f"{run_dir / rundir.MODEL_SPEC} was written by an incompatible vade_tf (keys "
                           f"differ: {', '.join(different)}); export with the version that trained it")
     return spec, config, metrics

@@ -14,17 +14,19 @@ from vade_tf.networks import ConvDecoder, ConvEncoder, Decoder, Encoder
 class VaDE(keras.Model):
     """Variational Deep Embedding (Jiang et al., IJCAI 2017).
 
-    Generative model: c ~ Cat(pi), z ~ N(mu_c, diag sigma_c^2), x ~ p(x | f(z)). The mixture
+    Generative model: c ~ Cat(pi), z ~ N(mu_c, Sigma_c), x ~ p(x | f(z)), with the paper's diagonal
+    Sigma_c = diag sigma_c^2 (``covariance="diag"``) or a full one (``"full"``). The mixture
     parameters are Keras weights kept valid by construction: pi = softmax(pi_logits),
-    sigma_c^2 = exp(log_vars). ``train_step`` maximises the ELBO of Eq. 12; ``call`` returns the
-    deterministic cluster posterior p(c | z = E[z|x]) used for assignment.
+    sigma_c^2 = exp(log_vars) (for "full", the squared diagonal of Sigma_c's Cholesky factor, whose
+    lower triangle is ``scale_offdiag``). ``train_step`` maximises the ELBO of Eq. 12; ``call``
+    returns the deterministic cluster posterior p(c | z = E[z|x]) used for assignment.
     """
 
     def __init__(self, input_dim: int, n_clusters: int, latent_dim: int = 10,
                  hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
                  mc_samples: int = 1, seed: int = 0, architecture: str = "mlp",
                  conv_filters: Sequence[int] = (32, 64, 128), image_shape: Optional[Sequence[int]] = None,
-                 hidden_dtype: Optional[str] = None, **kwargs):
+                 hidden_dtype: Optional[str] = None, covariance: str = "diag", **kwargs):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
                             ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
@@ -58,30 +60,56 @@ class VaDE(keras.Model):
                                      name="means")
         self.log_vars = self.add_weight(shape=(self.n_clusters, self.latent_dim), initializer="zeros",
                                         name="log_vars")
+        if covariance not in ("diag", "full"):
+            raise ValueError(f"covariance must be 'diag' or 'full', received {covariance!r}")
+        self.covariance = covariance
+        self.scale_offdiag = None if covariance == "diag" else self.add_weight(
+            shape=(self.n_clusters, self.latent_dim, self.latent_dim), initializer="zeros", name="scale_offdiag")
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
         self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
-        self.warmup_steps = 0
+        self.warmup_steps, self.warmup_kl_weight, self.warmup_freezes_mixture = 0, 1.0, False
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
 
     # ----------------------------------------------------------------------------- the model
     @property
     def mixture_variables(self) -> list:
-        return [self.pi_logits, self.means, self.log_vars]
+        extra = [] if self.scale_offdiag is None else [self.scale_offdiag]
+        return [self.pi_logits, self.means, self.log_vars, *extra]
 
     @property
     def network_variables(self) -> list:
         return self.encoder.trainable_variables + self.decoder.trainable_variables
 
     def prior(self):
-        """p(z) as a TFP ``MixtureSameFamily`` of ``MultivariateNormalDiag`` components."""
-        return elbo.mixture_prior(self.pi_logits, self.means, self.log_vars)
+        """p(z) as a TFP ``MixtureSameFamily`` of ``MultivariateNormalDiag`` (or ``TriL``) components."""
+        return elbo.mixture_prior(self.pi_logits, self.means, self.log_vars, self.scale_offdiag)
 
-    def set_mixture(self, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> None:
-        """Set pi, mu_c, sigma_c^2 (e.g. from a fitted GaussianMixture) through their log-space weights."""
+    def component_variances(self):
+        """Each component's variance along each latent dimension [K, J]: the diagonal of Sigma_c."""
+        if self.scale_offdiag is None:
+            return tf.exp(self.log_vars)
+        return tf.reduce_sum(tf.square(elbo.component_scale(self.log_vars, self.scale_offdiag)), axis=-1)
+
+    def set_mixture(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> None:
+        """Set pi, mu_c, Sigma_c (e.g. from a fitted GaussianMixture) through their log-space weights.
+
+        ``covariances`` are variances [K, J] or full matrices [K, J, J]; a diagonal model keeps only
+        the diagonals of full ones (the prior stays diagonal, the partition is the full model's).
+        """
+        covariances = np.asarray(covariances, np.float64)
         self.pi_logits.assign(np.log(np.asarray(weights, np.float64)).astype(np.float32))
         self.means.assign(np.asarray(means, np.float32))
-        self.log_vars.assign(np.log(np.asarray(variances, np.float64)).astype(np.float32))
+        if covariances.ndim == 3 and self.scale_offdiag is None:
+            covariances = np.diagonal(covariances, axis1=1, axis2=2)
+        if covariances.ndim == 2:
+            self.log_vars.assign(np.log(covariances).astype(np.float32))
+            if self.scale_offdiag is not None:
+                self.scale_offdiag.assign(np.zeros(self.scale_offdiag.shape, np.float32))
+            return
+        cholesky = np.linalg.cholesky(covariances)                                        # [K, J, J]
+        self.log_vars.assign((2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2))).astype(np.float32))
+        self.scale_offdiag.assign(np.tril(cholesky, -1).astype(np.float32))
 
     def network_optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
         """``optimizer`` with dynamic loss scaling when the hidden layers compute in float16, whose
@@ -110,8 +138,12 @@ class VaDE(keras.Model):
         tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
         tf.debugging.assert_less(cluster, tf.constant(k, tf.int64), message=f"cluster must be < {k}")
         means = tf.gather(self.means, cluster)                                          # [B, J]
-        stddevs = tf.exp(0.5 * tf.gather(self.log_vars, cluster))
-        z = means + stddevs * tf.random.stateless_normal(tf.shape(means), seed=tf.stack([seed, 0]))
+        eps = tf.random.stateless_normal(tf.shape(means), seed=tf.stack([seed, 0]))
+        if self.scale_offdiag is None:
+            z = means + tf.exp(0.5 * tf.gather(self.log_vars, cluster)) * eps
+        else:
+            scale = tf.gather(elbo.component_scale(self.log_vars, self.scale_offdiag), cluster)  # [B, J, J]
+            z = means + tf.linalg.matvec(scale, eps)
         x_params = self.decoder(z)
         if self.likelihood == "bernoulli":
             x_mean = tf.sigmoid(x_params)
@@ -152,11 +184,15 @@ class VaDE(keras.Model):
 
     # ----------------------------------------------------------------------------- training
     def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
-                warmup_steps: int = 0, **kwargs):
+                warmup_steps: int = 0, warmup_kl_weight: float = 1.0, warmup_freezes_mixture: bool = False,
+                **kwargs):
         """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam);
-        ``warmup_steps``: how many steps take gamma from the partition fed beside x (see elbo_terms)."""
+        ``warmup_steps``: how many steps take gamma from the partition fed beside x (see elbo_terms),
+        during which the KL terms weigh ``warmup_kl_weight`` in the loss and, with
+        ``warmup_freezes_mixture``, the mixture holds still while the encoder moves to it."""
         super().compile(optimizer=optimizer, **kwargs)
         self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
+        self.warmup_kl_weight, self.warmup_freezes_mixture = float(warmup_kl_weight), bool(warmup_freezes_mixture)
         if mixture_optimizer is not None:
             if not self.built:
                 raise ValueError("build the model (call it on a batch) before compiling with a "
@@ -187,20 +223,30 @@ class VaDE(keras.Model):
     def train_step(self, data):
         # (x, partition) during a warm-up (see elbo_terms), else x.
         x, partition = data if isinstance(data, (tuple, list)) else (data, None)
+        warming_up = tf.logical_and(partition is not None,
+                                    self.optimizer.iterations < self.warmup_steps)
         with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
             terms = self.elbo_terms(x, partition)
+            kl_weight = tf.where(warming_up, self.warmup_kl_weight, 1.0)
+            objective = terms["reconstruction"] - kl_weight * (terms["kl_z"] + terms["kl_c"])
             # Under tf.distribute the replicas' gradients are summed, so each replica's mean is
             # divided by their number: the update is the global batch's mean, whatever the replicas.
-            loss = -tf.reduce_mean(terms["elbo"]) / tf.distribute.get_strategy().num_replicas_in_sync
+            loss = -tf.reduce_mean(objective) / tf.distribute.get_strategy().num_replicas_in_sync
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else loss
+        mixture_moves = tf.cast(tf.logical_not(tf.logical_and(warming_up, self.warmup_freezes_mixture)),
+                                tf.float32)
         if self.mixture_optimizer is None:
             variables = self.trainable_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, variables), variables))
+            gradients = tape.gradient(scaled_loss, variables)
+            mixture_ids = {id(v) for v in self.mixture_variables}
+            gradients = [g * mixture_moves if id(v) in mixture_ids else g for g, v in zip(gradients, variables)]
+            self.optimizer.apply_gradients(zip(gradients, variables))
         else:
             # The mixture's gradients flow through float32 ops only, so they come from the unscaled loss.
             network, mixture = self.network_variables, self.mixture_variables
             self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, network), network))
-            self.mixture_optimizer.apply_gradients(zip(tape.gradient(loss, mixture), mixture))
+            self.mixture_optimizer.apply_gradients(
+                [(g * mixture_moves, v) for g, v in zip(tape.gradient(loss, mixture), mixture)])
         return self._update_trackers(terms)
 
     def test_step(self, data):
@@ -210,7 +256,8 @@ class VaDE(keras.Model):
         return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
                 "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
                 "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
-                "conv_filters": self.conv_filters, "image_shape": self.image_shape}
+                "conv_filters": self.conv_filters, "image_shape": self.image_shape,
+                "covariance": self.covariance}
 
 
 class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -23,7 +23,7 @@ from sklearn.manifold import SpectralEmbedding
 from sklearn.mixture import GaussianMixture
 
 from vade_tf import elbo
-from vade_tf.data.pipeline import inference_dataset, training_dataset
+from vade_tf.data.pipeline import epoch_steps, execution_steps, inference_dataset, training_dataset
 from vade_tf.model import VaDE
 
 ENCODE_BATCH = 2048
@@ -48,15 +48,15 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
     optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
     # Under tf.distribute (see train.strategy) one step per execution and no XLA: Keras's multi-step
     # loop and XLA both fail on mirrored replicas.
-    distributed = tf.distribute.has_strategy()
+    distributed, steps = tf.distribute.has_strategy(), epoch_steps(x, batch_size)
     autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=not distributed,
-                        steps_per_execution=1 if distributed else min(50, len(x) // batch_size))
-    data = training_dataset(x, batch_size, seed, targets=True, noise_rate=noise_rate)
+                        steps_per_execution=execution_steps(steps, 1 if distributed else 50))
+    data = training_dataset(x, batch_size, seed, epochs, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
     callbacks = [] if log_dir is None else [keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_")))]
-    history = autoencoder.fit(data, epochs=epochs, shuffle=False, verbose=2 if verbose else 0,
-                              callbacks=callbacks)
+    history = autoencoder.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False,
+                              verbose=2 if verbose else 0, callbacks=callbacks)
     return [float(v) for v in history.history.get("loss", [])]
 
 
@@ -118,14 +118,12 @@ def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
                 covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A GaussianMixture on the latent means (see ``gaussian_mixture``).
 
-    Returns (weights [K], means [K, J], variances [K, J], hard assignments [N]). With
-    ``covariance="full"`` the variances are the diagonals of the full covariances: the prior stays
-    diagonal, but the partition is the one a full-covariance model finds.
+    Returns (weights [K], means [K, J], covariances: variances [K, J] for "diag", matrices [K, J, J]
+    for "full", hard assignments [N]).
     """
     z = z.astype(np.float64)  # 10 dimensions: precision is cheap here
     gmm = gaussian_mixture(z, n_clusters, n_init, seed, covariance)
-    variances = gmm.covariances_ if covariance == "diag" else np.diagonal(gmm.covariances_, axis1=1, axis2=2)
-    return gmm.weights_, gmm.means_, variances, gmm.predict(z)
+    return gmm.weights_, gmm.means_, gmm.covariances_, gmm.predict(z)
 
 
 def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int,
@@ -143,30 +141,31 @@ def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init:
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
 
 
-def partition_moments(z: np.ndarray, assignments: np.ndarray,
-                      n_clusters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each cluster's share, mean and per-dimension variance: a diagonal GMM that keeps the partition.
+def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
+                      covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cluster's share, mean and covariance (variances [K, J], or matrices [K, J, J] for "full"):
+    a Gaussian mixture that keeps the partition.
 
-    No EM afterwards: EM would move the mixture to the diagonal likelihood optimum, which on MNIST
-    merges clusters the partition keeps apart.
+    No EM afterwards: EM would move the mixture to the likelihood optimum, which on MNIST merges
+    clusters the partition keeps apart.
     """
     z = z.astype(np.float64)
     counts = np.bincount(assignments, minlength=n_clusters)
     if (counts == 0).any():
         raise ValueError(f"the partition left cluster(s) {np.flatnonzero(counts == 0).tolist()} empty; "
                          "lower model.n_clusters or use pretrain.mixture_init = \"gmm\"")
-    means = np.stack([z[assignments == k].mean(axis=0) for k in range(n_clusters)])
-    variances = np.stack([z[assignments == k].var(axis=0) for k in range(n_clusters)]) + 1e-6
-    return counts / counts.sum(), means, variances
+    members = [z[assignments == k] for k in range(n_clusters)]
+    means = np.stack([m.mean(axis=0) for m in members])
+    if covariance == "diag":
+        covariances = np.stack([m.var(axis=0) for m in members]) + 1e-6
+    else:
+        covariances = np.stack([np.atleast_2d(np.cov(m.T, bias=True)) for m in members]) + 1e-6 * np.eye(z.shape[1])
+    return counts / counts.sum(), means, covariances
 
 
-def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
-             log_dir: Optional[Path] = None) -> dict:
-    """Run the configured pretraining, then set pi, mu_c, sigma_c^2 from a partition of the latent means.
-
-    Returns the loss curves and the partition's hard assignment of every sample (the AE+GMM baseline,
-    or AE+spectral clustering with ``mixture_init = "spectral"``).
-    """
+def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
+                         log_dir: Optional[Path] = None) -> dict:
+    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the loss curves."""
     history: dict = {}
     if config.method == "stacked_denoising":
         history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir)
@@ -174,14 +173,19 @@ def pretrain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
     elif config.method in ("denoising", "plain"):
         noise = config.noise_rate if config.method == "denoising" else 0.0
         history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir)
+    return history
+
+
+def initialise_mixture(model: VaDE, x: np.ndarray, config, seed: int) -> np.ndarray:
+    """Partition the latent means (a GMM, or spectral clustering with ``mixture_init = "spectral"``),
+    set pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
     z = encode_means(model, x)
     if config.mixture_init == "spectral":
         assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors, config.gmm_n_init,
                                          seed)
-        weights, means, variances = partition_moments(z, assignments, model.n_clusters)
+        weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance)
     else:
-        weights, means, variances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
-                                                             config.gmm_covariance)
-    model.set_mixture(weights, means, variances)
-    history["partition"] = assignments
-    return history
+        weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
+                                                               config.gmm_covariance)
+    model.set_mixture(weights, means, covariances)
+    return assignments

@@ -17,9 +17,12 @@ MODEL_WEIGHTS = "model.weights.h5"
 MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
 # The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
 MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
-                             "mc_samples", "seed", "architecture", "conv_filters", "image_shape"})
+                             "mc_samples", "seed", "architecture", "conv_filters", "image_shape",
+                             "covariance"})
 # Added with the conv architecture: an MLP run's model.json written before then lacks them.
 CONV_SPEC_KEYS = ("architecture", "conv_filters", "image_shape")
+# Keys a model.json written by an earlier vade_tf may lack (the constructor's defaults apply).
+LATER_SPEC_KEYS = (*CONV_SPEC_KEYS, "covariance")
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
@@ -65,6 +68,8 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
         for key in CONV_SPEC_KEYS:
             model.pop(key)
+    if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
+        model.pop("covariance")
     fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model,
                    "pretrain": {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}}
     if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests

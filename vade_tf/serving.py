@@ -26,6 +26,7 @@ from vade_tf.model import VaDE
 PREPROCESSING = {
     "digits": "8x8 pixel counts (0-16), flattened row by row, divided by 16",
     "mnist": "28x28 grayscale pixels (0-255), flattened row by row, divided by 255",
+    "fashion_mnist": "28x28 grayscale pixels (0-255), flattened row by row, divided by 255",
     "hhar": "the 561 UCI HAR features as published (already normalised to [-1, 1])",
     "reuters10k": "the 2000 TF-IDF features of reuters10k.mat / DEC's reutersidf10k.npy",
     "reuters": "2000 TF-IDF features as vade_tf.data.rcv1 prepares them (its vocabulary and idf, "

@@ -16,13 +16,16 @@ from vade_tf import rundir
 from vade_tf.callbacks import RunSummaries, flat_hparams
 from vade_tf.config import Config, ConfigError
 from vade_tf.data import Dataset, check_dataset, load_dataset
-from vade_tf.data.pipeline import epoch_batches, epoch_steps, inference_dataset
-from vade_tf.metrics import cluster_to_label, clustering_scores
+from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
+from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
-from vade_tf.pretrain import pretrain
+from vade_tf.pretrain import initialise_mixture, pretrain_autoencoder
 from vade_tf.resume import Checkpointer, TrainingState, check_resumable, checkpoint_identity
+from vade_tf.timing import Stopwatch, TimedCallback
 
 PREDICT_BATCH = 2048
+# pretrain.mixture_init -> what partitions the pretrained latent, for the console.
+PARTITION_NAMES = {"spectral": "spectral clustering", "gmm": "GMM"}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -81,6 +84,7 @@ def build_model(config: Config, input_dim: int, seed: int,
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
                  hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
                  architecture=m.architecture, conv_filters=m.conv_filters, image_shape=image_shape,
+                 covariance=m.covariance,
                  hidden_dtype=None if precision == "none" else precision)
     model.build((None, input_dim))
     return model
@@ -102,23 +106,40 @@ def assign_clusters(model: VaDE, x) -> np.ndarray:
 
 
 class ClusteringMetrics(keras.callbacks.Callback):
-    """Adds ACC/NMI/ARI/V-measure on all samples to each epoch's logs (one encoder pass per epoch)."""
+    """Adds per-epoch scores of the model's assignment of all samples (one encoder pass) to the logs:
+    ``largest_cluster``, the share of samples in the biggest cluster, which warns of a collapse the
+    moment it happens; ``partition_agreement`` when the starting partition is known, the ACC of the
+    assignment against it, an unsupervised measure of how far training moved from its start; and
+    ACC/NMI/ARI/V-measure when labels exist."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, verbose: int = 1):
+    COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
+
+    def __init__(self, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
+                 partition: Optional[np.ndarray] = None):
         super().__init__()
-        self.x, self.y, self.verbose = x, y, verbose
+        self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
         self.assign = None
 
     def on_train_begin(self, logs=None):
         self.assign = cluster_assigner(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = clustering_scores(self.y, self.assign(self.x))
+        assignments = self.assign(self.x)
+        scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
+        if self.partition is not None:
+            scores["partition_agreement"] = cluster_accuracy(self.partition, assignments)
+        if self.y is not None:
+            scores.update(clustering_scores(self.y, assignments))
         if logs is not None:
             logs.update(scores)
         if self.verbose:
-            print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} "
-                  f"acc {scores['acc']:.4f} nmi {scores['nmi']:.4f} ari {scores['ari']:.4f}", flush=True)
+            shown = " ".join(f"{name} {scores[name]:.4f}" for name in
+                             ("acc", "nmi", "ari", "partition_agreement") if name in scores)
+            print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} {shown}", flush=True)
+            if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
+                print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in one "
+                      "cluster: the clustering has collapsed; try train.partition_warmup_epochs, a smaller "
+                      "train.mixture_learning_rate or another seed", flush=True)
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -149,8 +170,9 @@ def _load_cached_pretraining(model: VaDE, cache: Path, digest: str) -> Optional[
 
 
 def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int,
-               log_dir: Optional[Path] = None) -> dict:
-    """Pretrain and GMM-initialise ``model``, or reuse ``cache`` (or pretrain.from_dir) when it matches.
+               log_dir: Optional[Path] = None, stopwatch: Optional[Stopwatch] = None) -> dict:
+    """Pretrain ``model`` and set its prior from a partition of the latent, or reuse ``cache`` (or
+    pretrain.from_dir) when it matches; ``stopwatch`` gets the seconds of both phases.
 
     The cache holds the weights, the starting partition (``partition.npy``) and ``init.json`` with
     the fingerprint of everything that produced them (data, model, pretrain config, seed); any
@@ -172,35 +194,44 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
         if verbose:
             print(f"pretraining reused from {cache}")
         return info
+    stopwatch = stopwatch or Stopwatch()
     start = time.perf_counter()
-    history = pretrain(model, data.x, config.pretrain, seed, verbose, log_dir)
-    assignments = history.pop("partition")
+    with stopwatch.phase("pretraining"):
+        history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir)
+    with stopwatch.phase("partition"):
+        assignments = initialise_mixture(model, data.x, config.pretrain, seed)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
     info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
             "wall_time_s": time.perf_counter() - start}
     if data.y is not None:
-        info["ae_gmm"] = clustering_scores(data.y, assignments)
+        # The starting partition, named for what made it: spectral clustering or a GMM on the latent.
+        info["partition"] = clustering_scores(data.y, assignments)
         info["vade_init"] = clustering_scores(data.y, assign_clusters(model, data.x))
         if verbose:
-            print(f"AE+GMM initialisation: acc {info['ae_gmm']['acc']:.4f} nmi {info['ae_gmm']['nmi']:.4f}")
-        if log_dir is not None:  # the AE+GMM baseline of the paper's Table 2, beside the loss curves
+            print(f"starting partition (autoencoder + {PARTITION_NAMES[config.pretrain.mixture_init]}): "
+                  f"acc {info['partition']['acc']:.4f} nmi {info['partition']['nmi']:.4f}; the prior made "
+                  f"from it: acc {info['vade_init']['acc']:.4f}")
+        if log_dir is not None:
             with tf.summary.create_file_writer(str(log_dir)).as_default():
-                for name, value in info["ae_gmm"].items():
-                    tf.summary.scalar(f"ae_gmm/{name}", value, step=0)
+                for name, value in info["partition"].items():
+                    tf.summary.scalar(f"partition/{name}", value, step=0)
     model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
     rundir.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
     return info
 
 
-def load_partition(config: Config, restart_dir: Path) -> np.ndarray:
-    """The starting partition saved with the pretraining this restart uses (its own or from_dir)."""
+def load_partition(config: Config, restart_dir: Path) -> Optional[np.ndarray]:
+    """The starting partition saved with the pretraining this restart uses (its own or from_dir); None
+    for a pretraining cached before partitions were saved, unless the warm-up needs it."""
     source = Path(config.pretrain.from_dir) if config.pretrain.from_dir is not None else restart_dir
     path = source / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION
-    if not path.exists():
+    if path.exists():
+        return np.load(path)
+    if config.train.partition_warmup_epochs:
         raise ConfigError(f"train.partition_warmup_epochs: {path} is missing (a pretraining cached before "
                           "partitions were saved); delete that pretrain folder to pretrain anew")
-    return np.load(path)
+    return None
 
 
 def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Optional[StaircaseDecay]]:
@@ -235,15 +266,13 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
     mixture_optimizer = None
     if mixture_schedule is not None:
         mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
-    # Keras runs whole executions: one that does not divide the epoch would run into the next
-    # epoch's batches, so the largest divisor of the epoch up to the configured value is used.
     # Under tf.distribute, one step per execution and no XLA: both fail on mirrored replicas (Keras 3.15).
     distributed = tf.distribute.has_strategy()
-    limit = 1 if distributed else min(t.steps_per_execution, steps_per_epoch)
-    execution = max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
+    execution = execution_steps(steps_per_epoch, 1 if distributed else t.steps_per_execution)
     model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
                   mixture_optimizer=mixture_optimizer,
                   warmup_steps=t.partition_warmup_epochs * steps_per_epoch,
+                  warmup_kl_weight=t.warmup_kl_weight, warmup_freezes_mixture=t.warmup_freezes_mixture,
                   jit_compile=t.jit_compile and not distributed,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
@@ -252,7 +281,7 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint_dir: Path, verbose: int,
              callbacks: Sequence[keras.callbacks.Callback] = (),
-             partition: Optional[np.ndarray] = None) -> list[dict]:
+             partition: Optional[np.ndarray] = None, stopwatch: Optional[Stopwatch] = None) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
     Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
@@ -280,23 +309,37 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
             print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {batches_done}")
     checkpointer = Checkpointer(state, history.epochs, t.checkpoint_every_steps, steps_per_epoch,
                                 batches_done)
+    stopwatch = stopwatch or Stopwatch()
+
+    def timed(callback: keras.callbacks.Callback, phase: str) -> TimedCallback:
+        return TimedCallback(callback, stopwatch, phase)
+
     all_callbacks = []
-    if data.y is not None and t.eval_every_epoch:
-        all_callbacks.append(ClusteringMetrics(data.x, data.y, verbose))
-    all_callbacks += [history, checkpointer, keras.callbacks.TensorBoard(log_dir=str(log_dir)), *callbacks]
+    if t.eval_every_epoch:
+        all_callbacks.append(timed(ClusteringMetrics(data.x, data.y, verbose, partition), "evaluation"))
+    all_callbacks += [history, timed(checkpointer, "checkpoints"),
+                      timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
+                      *(timed(callback, "summaries") for callback in callbacks)]
     progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
     validation = None if validation_x is None else inference_dataset(validation_x, PREDICT_BATCH)
 
     def batches(first: int, last: int, skip: int):
         if workers == 1:
-            return epoch_batches(train_x, batch_size, seed, first, last, skip, partition=partition)
+            return epoch_batches(train_x, batch_size, seed, first, last, skip,
+                                 partition=partition if t.partition_warmup_epochs else None)
         return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 
+    def callback_seconds() -> float:
+        return sum(stopwatch.seconds.get(phase, 0.0) for phase in ("evaluation", "checkpoints", "summaries"))
+
     def fit(first: int, last: int, skip: int) -> None:
+        start, before = time.perf_counter(), callback_seconds()
         model.fit(batches(first, last, skip), validation_data=validation,
                   initial_epoch=first, epochs=last, steps_per_epoch=steps_per_epoch - skip,
                   callbacks=all_callbacks, shuffle=False, verbose=progress)
+        # The steps themselves (and Keras's loop): what fit took, less what the callbacks took.
+        stopwatch.add("training", time.perf_counter() - start - (callback_seconds() - before))
 
     if batches_done and first_epoch < t.epochs:  # finish the epoch the checkpoint was taken in
         fit(first_epoch, first_epoch + 1, batches_done)
@@ -369,7 +412,7 @@ def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
 
 
 def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int,
-                 strategy: tf.distribute.Strategy) -> dict:
+                 strategy: tf.distribute.Strategy, stopwatch: Stopwatch) -> dict:
     """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
     checkpoints), evaluate; returns its record with the trained ``model``."""
     seed = config.seed + r
@@ -382,16 +425,17 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
     with strategy.scope():
         model = build_model(config, data.input_dim, seed, data.image_shape)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
-                          log_dir / "pretrain")
+                          log_dir / "pretrain", stopwatch)
         if strategy.num_replicas_in_sync > 1:
             broadcast_from_chief(strategy, model.mixture_variables)
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
                                  flat_hparams(config.to_dict()), verbose, config.train.epochs)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
-        partition = load_partition(config, restart_dir) if config.train.partition_warmup_epochs else None
+        partition = load_partition(config, restart_dir)
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                           callbacks=[summaries], partition=partition)
-        final = evaluate(model, data)
+                           callbacks=[summaries], partition=partition, stopwatch=stopwatch)
+        with stopwatch.phase("final_evaluation"):
+            final = evaluate(model, data)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
     if verbose and config.train.restarts > 1:
@@ -431,14 +475,16 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
     selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
-    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy)
+    stopwatch = Stopwatch()
+    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy, stopwatch)
                 for r in range(t.restarts)]
     best = max(restarts, key=lambda record: record["final"]["elbo"])
     if selecting:
         if verbose:
             print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
         best["selection"] = best["final"]
-        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy))
+        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy,
+                                 stopwatch))
     model = best.pop("model")
     for record in restarts:
         record.pop("model", None)
@@ -450,6 +496,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     if evaluation_data is not None:
         metrics["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
                                                   config.data.evaluate_split)
-    metrics.update(wall_time_s=time.perf_counter() - start, versions=rundir.library_versions())
+    # seconds: where wall_time_s went (pretraining, partition, training steps, per-epoch evaluation,
+    # checkpoints, summaries and pictures, final evaluation), summed over restarts.
+    metrics.update(wall_time_s=time.perf_counter() - start, seconds=stopwatch.seconds,
+                   versions=rundir.library_versions())
     rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)
     return metrics

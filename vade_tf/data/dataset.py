@@ -105,6 +105,7 @@ def check_dataset(data: Dataset, config) -> None:
 LOADERS = {
     "digits": ("vade_tf.data.digits", "load"),
     "mnist": ("vade_tf.data.idx", "load_mnist"),
+    "fashion_mnist": ("vade_tf.data.idx", "load_fashion_mnist"),
     "hhar": ("vade_tf.data.har", "load"),
     "reuters10k": ("vade_tf.data.reuters", "load_reuters10k"),
     "reuters": ("vade_tf.data.rcv1", "load"),

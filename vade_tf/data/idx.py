@@ -1,7 +1,9 @@
-"""MNIST from the four original IDX files (gzip), the format LeCun distributes, or Keras's ``mnist.npz``."""
+"""MNIST and Fashion-MNIST from their four original IDX files (gzip), the format LeCun distributes and
+Fashion-MNIST copies file for file, or Keras's ``mnist.npz``."""
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -15,6 +17,10 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
 MNIST_ORIGIN = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+# Where Keras's fashion_mnist.load_data downloads the same four file names from.
+FASHION_MNIST_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+# Debian's dataset-fashion-mnist package installs the four files here.
+FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 # keras.datasets.mnist's single-file copy: uint8 arrays x_train [60000, 28, 28], y_train, x_test, y_test.
 MNIST_NPZ = "mnist.npz"
 # IDX magic: two zero bytes, the element type (0x08 = uint8), then the number of dimensions.
@@ -44,18 +50,19 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _fetch(directory: Path, filename: str, download: bool) -> Path:
+def _fetch(directory: Path, filename: str, download: bool, origin: str, dataset: str) -> Path:
     path = directory / filename
     if path.exists() or not download:
         return path
     import keras  # only needed for the download path
 
     try:
-        keras.utils.get_file(filename, MNIST_ORIGIN + filename, cache_dir=str(directory.resolve()),
+        directory.mkdir(parents=True, exist_ok=True)
+        keras.utils.get_file(filename, origin + filename, cache_dir=str(directory.resolve()),
                              cache_subdir=".")
     except Exception as e:  # network errors come in many types; all mean the same to the user
         raise DataError(f"{path} not found and download failed ({type(e).__name__}); "
-                        "put the MNIST IDX files there or pass --data-dir") from None
+                        f"put the {dataset} IDX files there or pass --data-dir") from None
     return path
 
 
@@ -71,24 +78,22 @@ def _read_npz_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def load_mnist(config) -> Dataset:
-    """MNIST scaled to [0, 1]; split "all" joins train and test (70,000 images) as the paper does.
+def read_idx_splits(directory: Path, split: str, download: bool, origin: str,
+                    name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images scaled to [0, 1] as rows [N, 784] and labels [N]; split "all" joins train then test.
 
-    Reads the four IDX files when the first is there, else ``mnist.npz``, else downloads the IDX files.
+    Reads the four IDX files when the first is there, else ``mnist.npz`` (MNIST's Keras copy), else
+    downloads the IDX files from ``origin``.
     """
-    if config.dir is None:
-        raise DataError("data.dir is not set for mnist; pass --data-dir DIR with the four IDX .gz files "
-                        "or mnist.npz")
-    directory = Path(config.dir)
     use_npz = not (directory / MNIST_FILES["train"][0]).exists() and (directory / MNIST_NPZ).exists()
-    splits = ["train", "test"] if config.split == "all" else [config.split]
+    splits = ["train", "test"] if split == "all" else [split]
     xs, ys = [], []
-    for split in splits:
+    for part in splits:
         if use_npz:
             source = directory / MNIST_NPZ
-            images, labels = _read_npz_split(source, split)
+            images, labels = _read_npz_split(source, part)
         else:
-            image_file, label_file = (_fetch(directory, f, config.download) for f in MNIST_FILES[split])
+            image_file, label_file = (_fetch(directory, f, download, origin, name) for f in MNIST_FILES[part])
             images, labels = read_idx(image_file), read_idx(label_file)
             source = image_file
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
@@ -96,4 +101,35 @@ def load_mnist(config) -> Dataset:
                             "the pair must match")
         xs.append(images.reshape(len(images), -1).astype(np.float32) / 255.0)
         ys.append(labels.astype(np.int64))
-    return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="mnist", image_shape=(28, 28))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def load_mnist(config) -> Dataset:
+    """MNIST scaled to [0, 1]; split "all" joins train and test (70,000 images) as the paper does."""
+    if config.dir is None:
+        raise DataError("data.dir is not set for mnist; pass --data-dir DIR with the four IDX .gz files "
+                        "or mnist.npz")
+    x, y = read_idx_splits(Path(config.dir), config.split, config.download, MNIST_ORIGIN, "MNIST")
+    return Dataset(x=x, y=y, name="mnist", image_shape=(28, 28))
+
+
+def load_fashion_mnist(config) -> Dataset:
+    """Fashion-MNIST (Xiao et al. 2017), the same layout as MNIST: from ``data.dir``, else from Debian's
+    ``dataset-fashion-mnist`` package when installed, else downloaded where Keras downloads it from."""
+    if config.dir is not None:
+        directory = Path(config.dir)
+    elif (FASHION_MNIST_SYSTEM_DIR / MNIST_FILES["train"][0]).exists():
+        directory = FASHION_MNIST_SYSTEM_DIR
+    else:
+        directory = Path(keras_home()) / "datasets" / "fashion-mnist"
+        if not config.download:
+            raise DataError("data.dir is not set for fashion_mnist and /usr/share/datasets/fashion-mnist is "
+                            "empty; pass --data-dir DIR with the four IDX .gz files, or apt-get install "
+                            "dataset-fashion-mnist")
+    x, y = read_idx_splits(directory, config.split, config.download, FASHION_MNIST_ORIGIN, "Fashion-MNIST")
+    return Dataset(x=x, y=y, name="fashion_mnist", image_shape=(28, 28))
+
+
+def keras_home() -> str:
+    """Keras's cache directory (``KERAS_HOME``, else ~/.keras), where its dataset downloads go."""
+    return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))

@@ -17,29 +17,25 @@ def _mask(batch, seed, rate: float):
     return tf.where(keep, batch / (1.0 - rate), tf.zeros_like(batch))
 
 
-def batches(x, batch_size: int, seed: Optional[int] = None, drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batches of ``x``, reshuffled every epoch when ``seed`` is given, else in order.
-
-    An array is cached as a tensor before shuffling, so every epoch reads memory, not NumPy.
-    """
+def batches(x, batch_size: int) -> tf.data.Dataset:
+    """Batches of ``x`` in order."""
     if not isinstance(x, np.ndarray):
-        return x.batches(batch_size, seed, drop_remainder)
-    ds = tf.data.Dataset.from_tensor_slices(x)
-    if seed is not None:
-        ds = ds.cache().shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size, drop_remainder=drop_remainder)
+        return x.batches(batch_size)
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
 
 
-def training_dataset(x, batch_size: int, seed: int, targets: bool = False,
+def training_dataset(x, batch_size: int, seed: int, epochs: int, targets: bool = False,
                      noise_rate: float = 0.0) -> tf.data.Dataset:
-    """Shuffled batches for ``fit``.
+    """Shuffled full batches of ``epochs`` epochs back to back (see ``epoch_batches``), for
+    ``fit(steps_per_epoch=epoch_steps(x, batch_size))``: one iterator for the whole fit, where a
+    dataset per epoch would stall at every epoch's end while its iterator's threads shut down.
 
     Keras ignores ``fit(shuffle=True)`` for a tf.data input, so shuffling lives here. With ``targets``
     each element is ``(input, x)`` for a Keras-compiled autoencoder, where the input carries masking
     noise at ``noise_rate``. The noise is drawn here, with stateless per-batch seeds, rather than by a
     Dropout layer: random numbers inside an XLA-compiled CPU step cost about ten times the step.
     """
-    ds = batches(x, batch_size, seed, drop_remainder=len(x) >= batch_size)
+    ds = epoch_batches(x, batch_size, seed, 0, epochs)
     if targets and noise_rate > 0:
         batch_seeds = tf.data.Dataset.random(seed=seed).batch(2)
         ds = tf.data.Dataset.zip(ds, batch_seeds).map(
@@ -55,6 +51,13 @@ def epoch_steps(x, batch_size: int, workers: int = 1) -> int:
     if not isinstance(x, np.ndarray):
         return x.epoch_steps(batch_size, workers)
     return len(x) // batch_size
+
+
+def execution_steps(steps_per_epoch: int, limit: int) -> int:
+    """Steps per Keras execution: the largest divisor of the epoch up to ``limit``. Keras runs whole
+    executions, and one that does not divide the epoch would run into the next epoch's batches."""
+    limit = max(1, min(limit, steps_per_epoch))
+    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
 
 
 def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: int,

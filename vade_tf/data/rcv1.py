@@ -294,15 +294,14 @@ class ShardedFeatures:
         n_batches = (last_epoch - first_epoch) * steps - skip
         return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(tf.data.AUTOTUNE)
 
-    def batches(self, batch_size: int, seed: Optional[int] = None, drop_remainder: bool = False):
+    def batches(self, batch_size: int):
+        """Every row once, in order, in batches of ``batch_size`` (the last may be short)."""
         import tensorflow as tf
 
-        epochs = iter(range(2 ** 62))  # each pass over the dataset is a new epoch: a new shuffle
         ds = tf.data.Dataset.from_generator(
-            lambda: self._rows(batch_size, seed, next(epochs), drop_remainder),
+            lambda: self._rows(batch_size, None, 0, drop_remainder=False),
             output_signature=tf.TensorSpec((None, self.shape[1]), tf.float32))
-        n_batches = len(self) // batch_size if drop_remainder else -(-len(self) // batch_size)
-        return ds.apply(tf.data.experimental.assert_cardinality(n_batches))
+        return ds.apply(tf.data.experimental.assert_cardinality(-(-len(self) // batch_size)))
 
 
 def load(config):
