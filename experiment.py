@@ -76,7 +76,8 @@ def main(argv=None) -> int:
         experiment = build_experiment(args)
         check_experiment(experiment)
         result = run_experiment(experiment, verbose=0 if args.quiet else 1,
-                                command=" ".join(["python"] + sys.argv))
+                                command=" ".join(["python"] + sys.argv),
+                                on_progress=lambda partial: write_results(partial, args.results_dir))
     except (ConfigError, DataError, RunDirBusy) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

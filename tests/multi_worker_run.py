@@ -23,7 +23,9 @@ def main(stage: str, run_dir: str, pretrained: str = "") -> None:
     config = load_config(overrides={
         "model.n_clusters": 3, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
-        "train.epochs": 3, "train.batch_size": 32, "logging.image_every": 0, **distributed})
+        "train.epochs": 3, "train.batch_size": 32, "train.partition_warmup_epochs": 0,
+        "logging.image_every": 0,
+        **distributed})
     metrics = train_and_evaluate(config, run_dir, verbose=0, data=Dataset(x=x.astype(np.float32), y=y,
                                                                            name="separated"))
     print(json.dumps({k: metrics[k] for k in ("acc", "elbo")}))

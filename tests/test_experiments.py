@@ -85,12 +85,30 @@ def tiny_experiment(tmp_path_factory):
     base = tmp_path_factory.mktemp("experiment")
     experiment = Experiment(name="tiny", config_path=None, methods=("gmm", "ae_gmm", "vae_gmm", "vade"),
                             seeds=(0, 1), runs_dir=base / "runs", overrides=TINY)
-    result = run_experiment(experiment, verbose=0, command="test")
-    return experiment, result, base
+    progress = []
+    result = run_experiment(experiment, verbose=0, command="test", on_progress=progress.append)
+    return experiment, result, base, progress
+
+
+def test_progress_is_reported_after_every_run_with_each_vade_epoch(tiny_experiment):
+    """A stopped experiment has recorded what it finished: the result so far after every run, and
+    each VaDE run with its starting partition and every epoch's ACC, ELBO and partition agreement."""
+    _, result, _, progress = tiny_experiment
+    assert len(progress) == 8                                             # 4 methods x 2 seeds
+    assert [len(progress[0]["methods"][m]["runs"]) for m in result["methods"]] == [1, 0, 0, 0]
+    assert progress[-1]["methods"] == result["methods"]
+    assert "(finished so far: 0 of 2)" in markdown_table(progress[0])
+    for run in result["methods"]["vade"]["runs"]:
+        metrics = json.loads((Path(run["run_dir"]) / rundir.METRICS_FILE).read_text())
+        assert run["start"]["partition"] == metrics["restarts"][0]["init"]["partition"]
+        assert [e["epoch"] for e in run["per_epoch"]] == [1]
+        assert {"acc", "elbo", "partition_agreement"} <= set(run["per_epoch"][0])
+        assert set(run["seconds"]) >= {"training", "evaluation", "checkpoints", "summaries"}
+    assert "| VaDE | 1 |" in markdown_table(result)
 
 
 def test_the_runner_aggregates_every_method_over_the_seeds(tiny_experiment):
-    experiment, result, _ = tiny_experiment
+    experiment, result, _, _ = tiny_experiment
     assert list(result["methods"]) == ["gmm", "ae_gmm", "vae_gmm", "vade"] and result["seeds"] == [0, 1]
     for method, entry in result["methods"].items():
         assert [r["seed"] for r in entry["runs"]] == [0, 1]
@@ -106,7 +124,7 @@ def test_the_runner_aggregates_every_method_over_the_seeds(tiny_experiment):
 
 
 def test_methods_of_a_seed_share_one_pretraining(tiny_experiment):
-    experiment, _, _ = tiny_experiment
+    experiment, _, _, _ = tiny_experiment
     for seed in (0, 1):
         donor = str(experiment.run_dir("ae_gmm", seed))
         for method in ("vae_gmm", "vade"):
@@ -116,7 +134,7 @@ def test_methods_of_a_seed_share_one_pretraining(tiny_experiment):
 
 
 def test_rerunning_reads_finished_runs_back_and_refuses_another_config(tiny_experiment):
-    experiment, result, _ = tiny_experiment
+    experiment, result, _, _ = tiny_experiment
     metrics_file = experiment.run_dir("vade", 1) / rundir.METRICS_FILE
     before = metrics_file.stat().st_mtime_ns
     again = run_experiment(experiment, verbose=0, command="test")
@@ -128,7 +146,7 @@ def test_rerunning_reads_finished_runs_back_and_refuses_another_config(tiny_expe
 
 
 def test_results_are_written_as_json_and_a_table_beside_the_paper(tiny_experiment, tmp_path):
-    _, result, _ = tiny_experiment
+    _, result, _, _ = tiny_experiment
     json_path, md_path = write_results(result, tmp_path)
     assert json.loads(json_path.read_text())["methods"]["vade"]["summary"]["acc"]["n"] == 2
     table = md_path.read_text()

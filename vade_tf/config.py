@@ -56,10 +56,10 @@ class ModelConfig:
     hidden_dims: tuple[int, ...] = (500, 500, 2000)
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features.
     likelihood: str = "bernoulli"
-    # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (L_c L_c^T, a Cholesky
-    # factor per cluster): pretrained latent clusters are elongated and tilted, which a diagonal
+    # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (the default: L_c L_c^T,
+    # a Cholesky factor per cluster): pretrained latent clusters are elongated and tilted, which a diagonal
     # Gaussian cannot follow, so its posterior disagrees with the partition it was made from.
-    covariance: str = "diag"
+    covariance: str = "full"
     # L, Monte-Carlo samples of z per data point in the ELBO (1 in the paper).
     mc_samples: int = 1
     # "mlp": fully connected networks of hidden_dims (the paper's); "conv": stride-2 convolutions
@@ -92,10 +92,11 @@ class PretrainConfig:
     # diagonal GMM's best likelihood merges 4s and 9s where the full one separates them.
     gmm_covariance: str = "diag"
     # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
-    # or "spectral": spectral clustering on the k-nearest-neighbour graph of the latent means, then
+    # or "spectral" (the default): spectral clustering on the k-nearest-neighbour graph of the latent
+    # means, then
     # each cluster's weight, mean and variances. Pretrained clusters are curved; the graph follows
     # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
-    mixture_init: str = "gmm"
+    mixture_init: str = "spectral"
     # Neighbours per point in that graph.
     spectral_neighbors: int = 10
     # Reuse the pretraining of another run directory (its fingerprint must match this config).
@@ -113,11 +114,11 @@ class TrainConfig:
     lr_floor: float = 0.0
     # The authors' Adam epsilon; the Keras default of 1e-7 makes early VaDE steps jumpy.
     adam_epsilon: float = 1e-4
-    # A separate Adam for pi, mu_c, log sigma_c^2 (the authors' code); None shares the network's.
-    # Its schedule is the network's scaled by mixture_learning_rate / learning_rate (floor included).
-    # A slower mixture lets the encoder fit the latent to the initial clusters instead of the
-    # clusters drifting to the diagonal-GMM optimum (measured on MNIST, see README).
-    mixture_learning_rate: Optional[float] = None
+    # A separate Adam for pi, mu_c and Sigma_c (the authors' code), at a tenth of the network's rate;
+    # None shares the network's (the paper). Its schedule is the network's scaled by
+    # mixture_learning_rate / learning_rate (floor included). A slower mixture lets the encoder fit
+    # the latent to the initial clusters instead of the clusters drifting (measured on MNIST, README).
+    mixture_learning_rate: Optional[float] = 0.0002
     # The paper's protocol: this many independent initialisations, keep the best final ELBO.
     restarts: int = 1
     # When > 0 (and restarts > 1): train every restart this many epochs, then only the one with the
@@ -143,15 +144,16 @@ class TrainConfig:
     mixed_precision: str = "none"
     # Epochs at the start of VaDE training whose gamma is the starting partition (pretrain's GMM or
     # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
-    # that partition; 0: the paper's training throughout. In-memory data without a validation split.
-    partition_warmup_epochs: int = 0
+    # that partition; 0: the paper's training throughout. Needs in-memory data and one worker
+    # (set 0 for streamed Reuters and multi_worker).
+    partition_warmup_epochs: int = 10
     # The weight of the KL terms in the loss during that warm-up (1: the ELBO itself). Above 1 the
     # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction
     # resists, so the model's own assignment agrees with the partition when the warm-up ends.
-    warmup_kl_weight: float = 1.0
+    warmup_kl_weight: float = 5.0
     # Hold pi, mu_c, sigma_c still during the warm-up: the encoder moves to the mixture, not the
     # mixture to the encoder.
-    warmup_freezes_mixture: bool = False
+    warmup_freezes_mixture: bool = True
     # tf.distribute: "default" (one device), "mirrored" (every local GPU, data-parallel, the
     # replicas' gradients summed into the global batch's mean) or "multi_worker" (the same across the
     # machines TF_CONFIG lists; each worker runs train.py with its own --run-dir). Distributed, XLA

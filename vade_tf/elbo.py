@@ -32,7 +32,8 @@ def mixture_prior(pi_logits, means, log_vars, scale_offdiag=None) -> tfd.Mixture
     if scale_offdiag is None:
         components = tfd.MultivariateNormalDiag(loc=means, scale_diag=tf.exp(0.5 * log_vars))  # [K, J]
     else:
-        components = tfd.MultivariateNormalTriL(loc=means, scale_tril=component_scale(log_vars, scale_offdiag))
+        scale_tril = component_scale(log_vars, scale_offdiag)                                   # [K, J, J]
+        components = tfd.MultivariateNormalTriL(loc=means, scale_tril=scale_tril)
     return tfd.MixtureSameFamily(mixture_distribution=tfd.Categorical(logits=pi_logits),   # [K]
                                  components_distribution=components)
 

@@ -12,7 +12,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -29,6 +29,8 @@ PAPER_ACC = {
 }
 METHOD_NAMES = {"gmm": "GMM", "ae_gmm": "AE+GMM", "vae_gmm": "VAE+GMM", "vade": "VaDE"}
 METRICS = ("acc", "nmi", "ari", "v_measure")
+# What each run's record keeps of every epoch.
+EPOCH_KEYS = ("epoch", "acc", "nmi", "elbo", "partition_agreement", "largest_cluster")
 # The authors' protocol trains and scores on every sample; held-out trains on the train split and
 # is scored on the test split too.
 PROTOCOLS = {"all": {"data.split": "all", "data.evaluate_split": None},
@@ -128,10 +130,18 @@ def summarise(values: list[float]) -> dict:
 
 
 def _record(seed: int, run_dir: Path, metrics: dict) -> dict:
+    """One run's line in the results: final scores, wall time and where it went, and for VaDE the
+    starting partition's scores and every epoch's ACC, ELBO and agreement with that partition."""
     record = {"seed": seed, "run_dir": str(run_dir), "wall_time_s": metrics.get("wall_time_s"),
               **{m: metrics[m] for m in METRICS if m in metrics}}
-    if "evaluation" in metrics:
-        record["evaluation"] = metrics["evaluation"]
+    for key in ("evaluation", "seconds"):
+        if key in metrics:
+            record[key] = metrics[key]
+    if "restarts" in metrics:
+        best = metrics["restarts"][metrics["best_restart"]]
+        if "partition" in best["init"]:
+            record["start"] = {"partition": best["init"]["partition"], "prior": best["init"]["vade_init"]}
+        record["per_epoch"] = [{k: e[k] for k in EPOCH_KEYS if k in e} for e in best["epochs"]]
     return record
 
 
@@ -142,8 +152,12 @@ def _summaries(records: list[dict]) -> dict:
     return summary
 
 
-def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[str] = None) -> dict:
-    """Train (or read back) every method for every seed; return the aggregated result."""
+def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[str] = None,
+                   on_progress: Optional[Callable[[dict], None]] = None) -> dict:
+    """Train (or read back) every method for every seed; return the aggregated result.
+
+    ``on_progress`` gets the result over the runs finished so far after each run, so a long
+    experiment that is stopped has recorded what it measured."""
     from vade_tf.data import check_dataset, load_dataset
     from vade_tf.training import train_and_evaluate
 
@@ -170,13 +184,21 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
             elif verbose:
                 print(f"== {experiment.name}: {method}, seed {seed}: finished in {run_dir}, read back")
             records[method].append(_record(seed, run_dir, metrics))
-    paper = PAPER_ACC.get(first.data.name, {})
+            if on_progress is not None:
+                on_progress(_result(experiment, command, first.data.name, len(data.x), records, start))
+    return _result(experiment, command, first.data.name, len(data.x), records, start)
+
+
+def _result(experiment: Experiment, command: Optional[str], dataset: str, n_samples: int,
+            records: dict[str, list[dict]], start: float) -> dict:
+    paper = PAPER_ACC.get(dataset, {})
     return {"experiment": experiment.name, "command": command, "config": experiment.config_path,
-            "dataset": first.data.name, "n_samples": int(len(data.x)), "protocol": experiment.protocol,
+            "dataset": dataset, "n_samples": int(n_samples), "protocol": experiment.protocol,
             "seeds": list(experiment.seeds), "overrides": experiment.overrides,
             "method_overrides": experiment.method_overrides,
-            "methods": {m: {"runs": records[m], "summary": _summaries(records[m]), "paper_acc": paper.get(m)}
-                        for m in experiment.methods},
+            "methods": {m: {"runs": list(runs), "summary": _summaries(runs) if runs else {},
+                            "paper_acc": paper.get(m)}
+                        for m, runs in records.items()},
             "versions": rundir.library_versions(), "wall_time_s": time.perf_counter() - start}
 
 
@@ -190,8 +212,10 @@ def _cell(summary: dict, metric: str) -> str:
 def markdown_table(result: dict) -> str:
     """The result as Markdown: per method, mean ± std (median) over the seeds, in %, beside the paper."""
     seeds = ", ".join(str(s) for s in result["seeds"])
+    done = min(len(m["runs"]) for m in result["methods"].values())
+    progress = "" if done == len(result["seeds"]) else f" (finished so far: {done} of {len(result['seeds'])})"
     lines = [f"# {result['experiment']}: {result['dataset']} ({result['n_samples']} samples), "
-             f"protocol '{result['protocol']}', seeds {seeds}", "",
+             f"protocol '{result['protocol']}', seeds {seeds}{progress}", "",
              "Each cell: mean ± sample std (median) over the seeds, in %. "
              "Paper: Jiang et al. (2017), Table 2.", ""]
     if result.get("command"):
@@ -208,6 +232,16 @@ def markdown_table(result: dict) -> str:
             cells = " | ".join(_cell(summary, m) for m in METRICS)
             lines.append(f"| {METHOD_NAMES[method]} | {cells} | {'-' if paper is None else f'{paper:.2f}'} |")
         lines.append("")
+    lines += ["## Per run", "", "| method | seed | starting partition ACC | ACC | NMI | wall time (min) |",
+              "|---|---|---|---|---|---|"]
+    for method in [m for m in METHOD_NAMES if m in result["methods"]]:
+        for run in result["methods"][method]["runs"]:
+            start = run.get("start", {}).get("partition", {}).get("acc")
+            minutes = "-" if run.get("wall_time_s") is None else f"{run['wall_time_s'] / 60:.1f}"
+            start = "-" if start is None else f"{100 * start:.2f}"
+            lines.append(f"| {METHOD_NAMES[method]} | {run['seed']} | {start} | {100 * run['acc']:.2f} "
+                         f"| {100 * run['nmi']:.2f} | {minutes} |")
+    lines.append("")
     return "\n".join(lines)
 
 

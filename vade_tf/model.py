@@ -64,7 +64,8 @@ class VaDE(keras.Model):
             raise ValueError(f"covariance must be 'diag' or 'full', received {covariance!r}")
         self.covariance = covariance
         self.scale_offdiag = None if covariance == "diag" else self.add_weight(
-            shape=(self.n_clusters, self.latent_dim, self.latent_dim), initializer="zeros", name="scale_offdiag")
+            shape=(self.n_clusters, self.latent_dim, self.latent_dim), initializer="zeros",
+            name="scale_offdiag")
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
         self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.warmup_steps, self.warmup_kl_weight, self.warmup_freezes_mixture = 0, 1.0, False
@@ -192,7 +193,8 @@ class VaDE(keras.Model):
         ``warmup_freezes_mixture``, the mixture holds still while the encoder moves to it."""
         super().compile(optimizer=optimizer, **kwargs)
         self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
-        self.warmup_kl_weight, self.warmup_freezes_mixture = float(warmup_kl_weight), bool(warmup_freezes_mixture)
+        self.warmup_kl_weight = float(warmup_kl_weight)
+        self.warmup_freezes_mixture = bool(warmup_freezes_mixture)
         if mixture_optimizer is not None:
             if not self.built:
                 raise ValueError("build the model (call it on a batch) before compiling with a "
@@ -239,7 +241,8 @@ class VaDE(keras.Model):
             variables = self.trainable_variables
             gradients = tape.gradient(scaled_loss, variables)
             mixture_ids = {id(v) for v in self.mixture_variables}
-            gradients = [g * mixture_moves if id(v) in mixture_ids else g for g, v in zip(gradients, variables)]
+            gradients = [g * mixture_moves if id(v) in mixture_ids else g
+                         for g, v in zip(gradients, variables)]
             self.optimizer.apply_gradients(zip(gradients, variables))
         else:
             # The mixture's gradients flow through float32 ops only, so they come from the unscaled loss.

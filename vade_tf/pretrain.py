@@ -159,13 +159,14 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
     if covariance == "diag":
         covariances = np.stack([m.var(axis=0) for m in members]) + 1e-6
     else:
-        covariances = np.stack([np.atleast_2d(np.cov(m.T, bias=True)) for m in members]) + 1e-6 * np.eye(z.shape[1])
+        covariances = np.stack([np.atleast_2d(np.cov(m.T, bias=True)) for m in members])
+        covariances += 1e-6 * np.eye(z.shape[1])
     return counts / counts.sum(), means, covariances
 
 
 def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
                          log_dir: Optional[Path] = None) -> dict:
-    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the loss curves."""
+    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the losses."""
     history: dict = {}
     if config.method == "stacked_denoising":
         history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir)

@@ -137,9 +137,9 @@ class ClusteringMetrics(keras.callbacks.Callback):
                              ("acc", "nmi", "ari", "partition_agreement") if name in scores)
             print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} {shown}", flush=True)
             if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
-                print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in one "
-                      "cluster: the clustering has collapsed; try train.partition_warmup_epochs, a smaller "
-                      "train.mixture_learning_rate or another seed", flush=True)
+                print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
+                      "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
+                      "smaller train.mixture_learning_rate or another seed", flush=True)
 
 
 class EpochHistory(keras.callbacks.Callback):
@@ -245,17 +245,17 @@ def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Op
                                    t.lr_floor * scale)
 
 
-def split_validation(data: Dataset, fraction: float, seed: int):
-    """(training features, held-out validation features or None): a seeded split of in-memory data."""
+def held_out_rows(data: Dataset, fraction: float, seed: int) -> Optional[np.ndarray]:
+    """A seeded mask of the samples held out of training for validation curves, or None for none."""
     if fraction == 0.0:
-        return data.x, None
+        return None
     if not data.in_memory:
         raise ConfigError("train.validation_fraction: streamed features cannot be split in memory; "
                           "set it to 0")
     held_out = np.random.default_rng(seed).permutation(len(data.x))[:max(1, round(fraction * len(data.x)))]
     mask = np.zeros(len(data.x), bool)
     mask[held_out] = True
-    return data.x[~mask], data.x[mask]
+    return mask
 
 
 def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> None:
@@ -292,7 +292,11 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     one summary line with ACC when labels exist.
     """
     t = config.train
-    train_x, validation_x = split_validation(data, t.validation_fraction, seed)
+    held_out = held_out_rows(data, t.validation_fraction, seed)
+    train_x, validation_x = (data.x, None) if held_out is None else (data.x[~held_out], data.x[held_out])
+    warmup_partition = None
+    if t.partition_warmup_epochs and partition is not None:
+        warmup_partition = partition if held_out is None else partition[~held_out]
     batch_size = min(t.batch_size, len(train_x))
     strategy = tf.distribute.get_strategy()
     workers = worker_count(strategy)
@@ -325,8 +329,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     def batches(first: int, last: int, skip: int):
         if workers == 1:
-            return epoch_batches(train_x, batch_size, seed, first, last, skip,
-                                 partition=partition if t.partition_warmup_epochs else None)
+            return epoch_batches(train_x, batch_size, seed, first, last, skip, partition=warmup_partition)
         return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 
@@ -451,10 +454,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
                           "(same config, --epochs 0, default strategy) and point every worker at that run")
-    if t.partition_warmup_epochs and (not isinstance(data.x, np.ndarray) or t.validation_fraction
-                                      or t.strategy == "multi_worker"):
-        raise ConfigError("train.partition_warmup_epochs needs in-memory features, no validation split and "
-                          "one worker; set it to 0 for this run")
+    if t.partition_warmup_epochs and (not data.in_memory or t.strategy == "multi_worker"):
+        raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
+                          "to 0 for this run")
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
     workers = worker_count(strategy)
     if strategy.num_replicas_in_sync != workers and t.strategy == "multi_worker":
