@@ -255,3 +255,15 @@ def test_a_locked_run_directory_is_refused(tmp_path):
         result = _train(tmp_path, "--epochs", "1")
     assert result.returncode == 2 and "is in use by pid" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_default_run_repeats_itself_without_op_determinism(tmp_path):
+    """A run is a function of its seed: with the defaults (train.deterministic off) two processes
+    give the same epochs and the same final metrics, to the last bit."""
+    runs = []
+    for name in ("first", "second"):
+        result = _train(tmp_path / name, "--epochs", "3")
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(json.loads((tmp_path / name / rundir.METRICS_FILE).read_text()))
+    assert [runs[0][k] for k in FINAL_KEYS] == [runs[1][k] for k in FINAL_KEYS]
+    assert runs[0]["restarts"][0]["epochs"] == runs[1]["restarts"][0]["epochs"]
