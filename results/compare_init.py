@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("pretrain_dirs", nargs="+", help="folders holding pretrain/init.weights.h5")
     args = parser.parse_args()
-    config = load_config(args.config, {"data.dir": args.data_dir})
+    # The diagonal prior this comparison measures (and the caches it reads were made with).
+    config = load_config(args.config, {"data.dir": args.data_dir, "model.covariance": "diag"})
     data = load_dataset(config.data)
     report = {"command": "python " + " ".join(sys.argv), "config": args.config, "autoencoders": {}}
     for directory in args.pretrain_dirs:

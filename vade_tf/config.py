@@ -94,7 +94,7 @@ class PretrainConfig:
     # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
     # or "spectral" (the default): spectral clustering on the k-nearest-neighbour graph of the latent
     # means, then
-    # each cluster's weight, mean and variances. Pretrained clusters are curved; the graph follows
+    # each cluster's weight, mean and covariance. Pretrained clusters are curved; the graph follows
     # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
     mixture_init: str = "spectral"
     # Neighbours per point in that graph.

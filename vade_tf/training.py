@@ -286,7 +286,8 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
-    ``partition`` (one cluster per sample) feeds ``train.partition_warmup_epochs``.
+    ``partition`` (the starting cluster of each sample) feeds ``train.partition_warmup_epochs`` and
+    each epoch's ``partition_agreement``.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
     The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
     one summary line with ACC when labels exist.
