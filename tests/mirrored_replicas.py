@@ -25,7 +25,7 @@ TWO_REPLICAS = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 class NoiselessVaDE(VaDE):
     """z = E[z|x]: without sampling noise the replicas' arithmetic can be compared to one device's."""
 
-    def elbo_terms(self, x, partition=None):
+    def elbo_terms(self, x, log_gamma=None):
         z_mean, z_log_var = self.encoder(x)
         return elbo.elbo_terms(x, z_mean, z_log_var, z_mean[tf.newaxis], self.decoder(z_mean[tf.newaxis]),
                                self.prior(), self.likelihood)

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from vade_tf import elbo
 from vade_tf.model import StaircaseDecay, VaDE
+from vade_tf.training import partition_log_gamma
 
 D, K, J = 12, 3, 2
 
@@ -89,19 +90,27 @@ def test_mixed_precision_training_is_finite_and_improves_the_elbo(policy, separa
         assert variable.dtype == "float32" and not np.allclose(old, variable.numpy())
 
 
-def test_warmup_takes_gamma_from_the_partition_then_from_the_posterior():
+def test_a_fed_gamma_replaces_the_posterior_of_eq16():
+    """q(c|x) given beside x sets both KL terms (kl_c is KL(q(c|x) || pi) by hand); without it, gamma
+    is Eq. 16's p(c|z) for the same draw of z."""
     model = _model()
-    model.compile(keras.optimizers.Adam(1e-3), warmup_steps=3)
     x, partition = _data(8), np.array([0, 1, 2, 0, 1, 2, 0, 1])
-    gamma = 0.99 * np.eye(K)[partition] + 0.01 / K
-    pi = tf.nn.softmax(model.pi_logits).numpy()
+    log_gamma = partition_log_gamma(partition, K)
+    gamma, pi = np.exp(log_gamma), tf.nn.softmax(model.pi_logits).numpy()
     expected_kl_c = np.sum(gamma * (np.log(gamma) - np.log(pi)), axis=1)
-    np.testing.assert_allclose(model.elbo_terms(x, partition)["kl_c"].numpy(), expected_kl_c, rtol=1e-5)
-    model.optimizer.iterations.assign(3)  # warm-up over: the same draw gives Eq. 16's terms
     start = model.noise.state.numpy()
-    after = model.elbo_terms(x, partition)
+    fed = model.elbo_terms(x, log_gamma)
+    np.testing.assert_allclose(fed["kl_c"].numpy(), expected_kl_c, rtol=1e-5)
     model.noise.state.assign(start)
-    np.testing.assert_allclose(after["elbo"].numpy(), model.elbo_terms(x)["elbo"].numpy(), rtol=1e-6)
+    own = model.elbo_terms(x)
+    model.noise.state.assign(start)
+    z_mean, z_log_var = model.encoder(x)
+    z = z_mean + tf.exp(0.5 * z_log_var) * keras.random.normal((1,) + tuple(z_mean.shape), seed=model.noise)
+    log_posterior = elbo.cluster_log_posterior(model.prior(), z)
+    np.testing.assert_allclose(own["kl_c"].numpy(),
+                               elbo.kl_terms(z_mean, z_log_var, log_posterior, model.prior())[1][0].numpy(),
+                               rtol=1e-5)
+    assert not np.allclose(own["kl_c"].numpy(), fed["kl_c"].numpy())
 
 
 @pytest.mark.parametrize("separate_optimizer", [False, True])
@@ -109,7 +118,7 @@ def test_warmup_can_hold_the_mixture_still_while_the_networks_move(separate_opti
     """Frozen during the warm-up, pi, mu_c and sigma_c keep their values while the networks train;
     after it, the mixture moves again."""
     keras.utils.set_random_seed(0)
-    x, partition = tf.constant(_data(8)), tf.constant(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
+    x, partition = tf.constant(_data(8)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2, 0, 1]), K)
     model = _model()
     mixture = keras.optimizers.SGD(0.1) if separate_optimizer else None
     model.compile(keras.optimizers.SGD(0.1), mixture_optimizer=mixture, warmup_steps=1,
@@ -128,7 +137,7 @@ def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
     """With the reconstruction and the KL terms apart, the warm-up loss's gradient on the encoder's
     mean is exactly grad(-reconstruction) + w grad(kl_z + kl_c)."""
     keras.utils.set_random_seed(1)
-    x, partition = tf.constant(_data(6)), tf.constant(np.array([0, 1, 2, 0, 1, 2]))
+    x, partition = tf.constant(_data(6)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2]), K)
     model = _model()
     model.compile(keras.optimizers.SGD(1.0), warmup_steps=10, warmup_kl_weight=5.0)
     variables = model.encoder.trainable_variables
@@ -161,9 +170,23 @@ def test_warmup_pulls_the_clusters_to_the_given_partition():
     model = _model()
     model.compile(keras.optimizers.Adam(3e-3), mixture_optimizer=keras.optimizers.Adam(3e-2),
                   warmup_steps=10 ** 6, jit_compile=True)
-    batches = tf.data.Dataset.from_tensor_slices((x, partition)).shuffle(120, seed=0).batch(20)
+    batches = tf.data.Dataset.from_tensor_slices((x, partition_log_gamma(partition, K))).shuffle(
+        120, seed=0).batch(20)
     model.fit(batches, epochs=40, verbose=0)
     assert np.mean(np.argmax(model(x).numpy(), axis=1) == partition) > 0.95
+
+
+def test_the_posterior_starts_at_a_fraction_of_the_clusters_spread():
+    """start_posterior_width: q(z|x)'s variance is, for every input, the given fraction of the
+    pi-weighted mean of the components' variances along each dimension."""
+    model = _model(covariance="full")
+    covariances = np.stack([np.diag([0.01, 0.04]), np.array([[0.5, 0.1], [0.1, 0.3]]), np.diag([2.0, 1.0])])
+    weights = np.array([0.5, 0.25, 0.25])
+    model.set_mixture(weights, np.zeros((K, J)), covariances)
+    model.start_posterior_width(0.1)
+    expected = 0.1 * np.sum(weights[:, None] * np.diagonal(covariances, axis1=1, axis2=2), axis=0)
+    _, log_var = model.encoder(_data(5))
+    np.testing.assert_allclose(np.exp(log_var.numpy()), np.tile(expected, (5, 1)), rtol=1e-5)
 
 
 def test_set_mixture_round_trips_through_log_space():

@@ -163,34 +163,39 @@ class VaDE(keras.Model):
             return tf.sigmoid(x_params)
         return tf.split(x_params, 2, axis=-1)[0]
 
-    def elbo_terms(self, x, partition=None) -> dict:
+    def elbo_terms(self, x, log_gamma=None) -> dict:
         """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps.
 
-        With ``partition`` (the starting cluster of each sample in the batch), the first
-        ``warmup_steps`` training steps take gamma from it instead of Eq. 16's posterior (smoothed, so
-        every log stays finite): the encoder first shapes the latent to the partition the
-        initialisation found, then the model takes over its own assignments.
+        ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training loop
+        feeds the starting partition during the warm-up, and the neighbour-averaged posterior with
+        ``train.gamma_neighbors``. The ELBO is a lower bound for any q(c|x); Eq. 16 is its maximiser.
         """
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
         eps = keras.random.normal((self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
                                   seed=self.noise)                                       # [L, B, J]
         z = z_mean + tf.exp(0.5 * z_log_var) * eps
         x_params = self.decoder(z)                                                       # [L, B, D']
-        prior, log_gamma = self.prior(), None
-        if partition is not None and self.warmup_steps:
-            fixed = tf.math.log(0.99 * tf.one_hot(partition, self.n_clusters) + 0.01 / self.n_clusters)
-            log_gamma = tf.where(self.optimizer.iterations < self.warmup_steps, fixed,
-                                 elbo.cluster_log_posterior(prior, z))                   # [L, B, K]
-        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, prior, self.likelihood, log_gamma)
+        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
+
+    def start_posterior_width(self, fraction: float) -> None:
+        """Make q(z|x)'s variance start at ``fraction`` of the mixture's mean component variance (the
+        log-variance head's kernel zeroed, its bias set). An untrained head says variance 1 whatever
+        the latent's scale: beside tight clusters the first KL terms are thousands of nats, and their
+        gradients through the shared layers tear the encoder away from the partition."""
+        weights = tf.nn.softmax(self.pi_logits)[:, tf.newaxis]                         # [K, 1]
+        variance = tf.reduce_sum(weights * self.component_variances(), axis=0)        # [J]
+        head = self.encoder.log_var
+        head.kernel.assign(tf.zeros_like(head.kernel))
+        head.bias.assign(tf.math.log(fraction * variance))
 
     # ----------------------------------------------------------------------------- training
     def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
                 warmup_steps: int = 0, warmup_kl_weight: float = 1.0, warmup_freezes_mixture: bool = False,
                 **kwargs):
         """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam);
-        ``warmup_steps``: how many steps take gamma from the partition fed beside x (see elbo_terms),
-        during which the KL terms weigh ``warmup_kl_weight`` in the loss and, with
-        ``warmup_freezes_mixture``, the mixture holds still while the encoder moves to it."""
+        for the first ``warmup_steps`` steps (the partition warm-up) the KL terms weigh
+        ``warmup_kl_weight`` in the loss and, with ``warmup_freezes_mixture``, the mixture holds still
+        while the encoder moves to it."""
         super().compile(optimizer=optimizer, **kwargs)
         self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
         self.warmup_kl_weight = float(warmup_kl_weight)
@@ -223,12 +228,11 @@ class VaDE(keras.Model):
         return data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
 
     def train_step(self, data):
-        # (x, partition) during a warm-up (see elbo_terms), else x.
-        x, partition = data if isinstance(data, (tuple, list)) else (data, None)
-        warming_up = tf.logical_and(partition is not None,
-                                    self.optimizer.iterations < self.warmup_steps)
+        # (x, log q(c|x)) when the training loop feeds q(c|x) (see elbo_terms), else x.
+        x, log_gamma = data if isinstance(data, (tuple, list)) else (data, None)
+        warming_up = self.optimizer.iterations < self.warmup_steps
         with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
-            terms = self.elbo_terms(x, partition)
+            terms = self.elbo_terms(x, log_gamma)
             kl_weight = tf.where(warming_up, self.warmup_kl_weight, 1.0)
             objective = terms["reconstruction"] - kl_weight * (terms["kl_z"] + terms["kl_c"])
             # Under tf.distribute the replicas' gradients are summed, so each replica's mean is

@@ -27,10 +27,11 @@ KEEP = 2  # the newest two: if the last turns out unreadable, the one before it 
 class TrainingState:
     """The checkpoints of one training run in ``directory`` (``ckpt-<step>.*`` plus ``ckpt-<step>.json``)."""
 
-    def __init__(self, model, directory: Path, identity: dict):
+    def __init__(self, model, directory: Path, identity: dict, extra: Optional[dict] = None):
         self.directory = Path(directory)
         self.identity = identity  # what must match to resume: input size, config digest
-        objects = {"model": model, "optimizer": model.optimizer, "rng": model.noise.state}
+        # ``extra``: other variables the trajectory depends on (the training loop's fed q(c|x)).
+        objects = {"model": model, "optimizer": model.optimizer, "rng": model.noise.state, **(extra or {})}
         if model.mixture_optimizer is not None:
             objects["mixture_optimizer"] = model.mixture_optimizer
         self.checkpoint = tf.train.Checkpoint(**objects)

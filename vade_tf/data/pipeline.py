@@ -62,15 +62,15 @@ def execution_steps(steps_per_epoch: int, limit: int) -> int:
 
 def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
                   skip: int = 0, shard: tuple[int, int] = (0, 1),
-                  partition: Optional[np.ndarray] = None) -> tf.data.Dataset:
+                  log_gamma: Optional[np.ndarray] = None) -> tf.data.Dataset:
     """The batches of epochs first_epoch..last_epoch-1 back to back, for ``fit(steps_per_epoch=...)``.
 
     Each epoch's order is a pure function of (seed, epoch), so a run resumed at any batch sees the
     very batches an uninterrupted run would; ``skip`` drops the first batches of the first epoch.
     Rows are gathered from the array by index, so only indices are shuffled. With ``shard`` =
     (worker index, workers), each global batch is the one a single device would see, and this worker
-    gets its slice of it (batch_size / workers rows). With ``partition`` (one cluster per row), the
-    batches are (x, partition) pairs.
+    gets its slice of it (batch_size / workers rows). With ``log_gamma`` (log q(c|x), one row of K per
+    sample), the batches are (x, log_gamma) pairs.
     """
     if not isinstance(x, np.ndarray):
         return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip, shard)
@@ -84,11 +84,11 @@ def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: i
         return tf.data.Dataset.from_tensor_slices(global_batches[:, index])
 
     ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch).skip(skip)
-    if partition is None:
+    if log_gamma is None:
         ds = ds.map(lambda index: tf.gather(rows, index), num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        clusters = tf.constant(partition, tf.int32)
-        ds = ds.map(lambda index: (tf.gather(rows, index), tf.gather(clusters, index)),
+        gamma_rows = tf.constant(log_gamma, tf.float32)
+        ds = ds.map(lambda index: (tf.gather(rows, index), tf.gather(gamma_rows, index)),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
