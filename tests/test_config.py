@@ -14,8 +14,9 @@ def test_defaults_are_valid_and_round_trip_through_json():
     assert config_from_dict(json.loads(config.to_json())) == config
 
 
-# The paper's setting per dataset: K, p(x|z), and Adam's initial rate and decay (Section 4.1).
-PAPER = {"digits": (10, "bernoulli", 0.002, 0.9), "mnist": (10, "bernoulli", 0.002, 0.9),
+# The paper's setting per dataset: K, p(x|z), and Adam's initial rate and decay (Section 4.1); MNIST's
+# rate is a tenth of the paper's, the measured departure its notes give.
+PAPER = {"digits": (10, "bernoulli", 0.002, 0.9), "mnist": (10, "bernoulli", 0.0002, 0.9),
          "hhar": (6, "gaussian", 0.002, 0.9), "reuters10k": (4, "gaussian", 0.002, 0.9),
          "reuters": (4, "gaussian", 0.0005, 0.5), "stl10": (10, "gaussian", 0.002, 0.9)}
 

@@ -13,14 +13,11 @@ from vade_tf.config import ConfigError, load_config
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
-from vade_tf.pretrain import encode_means
 from vade_tf.training import (
-    NeighbourGamma,
     assign_clusters,
     build_model,
     evaluate,
     fit_vade,
-    floored_log,
     initialise,
     learning_rate_schedules,
     partition_log_gamma,
@@ -56,29 +53,11 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     assert np.isfinite(final["elbo"])
 
 
-def test_neighbour_gamma_averages_the_posterior_over_the_latent_neighbours():
-    """NeighbourGamma's q(c|x) is, row by row, the mean of p(c | E[z|x']) over x and its k nearest
-    neighbours in the latent it was built on (brute-force distances here), floored."""
-    data = _separated_clusters(n_per_cluster=20)
-    config = load_config(overrides={**TINY, "model.n_clusters": 3})
-    model = build_model(config, data.input_dim, seed=0)
-    neighbours = NeighbourGamma(model, data.x, k=4)
-    neighbours.refresh(model, data.x)
-    z, gamma = encode_means(model, data.x), model(data.x).numpy()
-    distances = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
-    nearest = np.argsort(distances, axis=1, kind="stable")[:, :5]
-    expected = floored_log(gamma[nearest].mean(axis=1))
-    np.testing.assert_allclose(neighbours.in_use.numpy(), expected, rtol=1e-5, atol=1e-6)
-    assert np.allclose(np.exp(neighbours.in_use.numpy()).sum(axis=1), 1.0, atol=1e-5)
-
-
-@pytest.mark.parametrize("key", ["partition_warmup_epochs", "gamma_neighbors"])
-def test_options_that_feed_gamma_refuse_several_workers_by_name(tmp_path, key):
+def test_the_partition_warmup_refuses_several_workers_by_name(tmp_path):
     config = load_config(overrides={**TINY, "model.n_clusters": 3, "train.strategy": "multi_worker",
-                                    "pretrain.from_dir": str(tmp_path), "train.partition_warmup_epochs": 0,
-                                    "train.batch_size": 10,
-                                    f"train.{key}": 2})
-    with pytest.raises(ConfigError, match=f"train.{key} needs in-memory features and one worker"):
+                                    "pretrain.from_dir": str(tmp_path), "train.batch_size": 10,
+                                    "train.partition_warmup_epochs": 2})
+    with pytest.raises(ConfigError, match="train.partition_warmup_epochs needs in-memory features and one"):
         train_and_evaluate(config, tmp_path / "run", verbose=0, data=_separated_clusters(n_per_cluster=10))
 
 

@@ -154,10 +154,6 @@ class TrainConfig:
     # Hold pi, mu_c, sigma_c still during the warm-up: the encoder moves to the mixture, not the
     # mixture to the encoder.
     warmup_freezes_mixture: bool = True
-    # After the warm-up, q(c|x) is the mean of the model's p(c|z) over the sample and this many
-    # nearest neighbours in the pretrained latent, refreshed every epoch; 0: Eq. 16's own p(c|z)
-    # (the paper). Needs in-memory data and one worker.
-    gamma_neighbors: int = 0
     # q(z|x)'s variance when VaDE training starts, as a fraction of the mixture's mean component
     # variance; null: the log-variance head's own start (variance 1, whatever the latent's scale).
     initial_posterior_variance: Optional[float] = 0.1
@@ -247,7 +243,6 @@ _RANGES = {
     "train.restart_selection_epochs": (0, False),
     "train.partition_warmup_epochs": (0, False),
     "train.warmup_kl_weight": (0, True),
-    "train.gamma_neighbors": (0, False),
     "train.initial_posterior_variance": (0, True),
     "logging.image_every": (0, False),
     "logging.embedding_every": (0, False),

@@ -167,8 +167,7 @@ class VaDE(keras.Model):
         """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps.
 
         ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training loop
-        feeds the starting partition during the warm-up, and the neighbour-averaged posterior with
-        ``train.gamma_neighbors``. The ELBO is a lower bound for any q(c|x); Eq. 16 is its maximiser.
+        feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
         """
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
         eps = keras.random.normal((self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),

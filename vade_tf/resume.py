@@ -27,11 +27,10 @@ KEEP = 2  # the newest two: if the last turns out unreadable, the one before it 
 class TrainingState:
     """The checkpoints of one training run in ``directory`` (``ckpt-<step>.*`` plus ``ckpt-<step>.json``)."""
 
-    def __init__(self, model, directory: Path, identity: dict, extra: Optional[dict] = None):
+    def __init__(self, model, directory: Path, identity: dict):
         self.directory = Path(directory)
         self.identity = identity  # what must match to resume: input size, config digest
-        # ``extra``: other variables the trajectory depends on (the training loop's fed q(c|x)).
-        objects = {"model": model, "optimizer": model.optimizer, "rng": model.noise.state, **(extra or {})}
+        objects = {"model": model, "optimizer": model.optimizer, "rng": model.noise.state}
         if model.mixture_optimizer is not None:
             objects["mixture_optimizer"] = model.mixture_optimizer
         self.checkpoint = tf.train.Checkpoint(**objects)

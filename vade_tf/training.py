@@ -11,7 +11,6 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from sklearn.neighbors import NearestNeighbors
 
 from vade_tf import rundir
 from vade_tf.callbacks import RunSummaries, flat_hparams
@@ -20,7 +19,7 @@ from vade_tf.data import Dataset, check_dataset, load_dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
 from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores
 from vade_tf.model import StaircaseDecay, VaDE
-from vade_tf.pretrain import encode_means, initialise_mixture, pretrain_autoencoder
+from vade_tf.pretrain import initialise_mixture, pretrain_autoencoder
 from vade_tf.resume import Checkpointer, TrainingState, check_resumable, checkpoint_identity
 from vade_tf.timing import Stopwatch, TimedCallback
 
@@ -288,8 +287,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
     ``partition`` (the starting cluster of each sample) feeds ``train.partition_warmup_epochs`` and
-    each epoch's ``partition_agreement``; ``train.gamma_neighbors`` replaces Eq. 16's gamma after the
-    warm-up by its average over each sample's neighbours (see ``NeighbourGamma``).
+    each epoch's ``partition_agreement``.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
     The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
     one summary line with ACC when labels exist.
@@ -306,18 +304,10 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     workers = worker_count(strategy)
     steps_per_epoch = epoch_steps(train_x, batch_size, workers)
     compile_for_training(model, config, steps_per_epoch)
-    stopwatch = stopwatch or Stopwatch()
-    # Both set up from the pretrained model, before a checkpoint is restored, so a resumed run sees
-    # the very neighbours and starting widths an uninterrupted one did.
-    neighbour_gamma = None
-    if t.gamma_neighbors:
-        with stopwatch.phase("neighbour_gamma"):
-            neighbour_gamma = NeighbourGamma(model, train_x, t.gamma_neighbors)
-    if t.initial_posterior_variance is not None:
+    if t.initial_posterior_variance is not None:  # before a checkpoint, if any, is restored over it
         model.start_posterior_width(t.initial_posterior_variance)
 
-    state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim),
-                          extra={} if neighbour_gamma is None else {"gamma": neighbour_gamma.in_use})
+    state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
     record = state.restore_latest()
     first_epoch, batches_done, history = 0, 0, EpochHistory()
     if record is not None:
@@ -327,6 +317,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
             print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {batches_done}")
     checkpointer = Checkpointer(state, history.epochs, t.checkpoint_every_steps, steps_per_epoch,
                                 batches_done)
+    stopwatch = stopwatch or Stopwatch()
 
     def timed(callback: keras.callbacks.Callback, phase: str) -> TimedCallback:
         return TimedCallback(callback, stopwatch, phase)
@@ -357,69 +348,25 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
         # The steps themselves (and Keras's loop): what fit took, less what the callbacks took.
         stopwatch.add("training", time.perf_counter() - start - (callback_seconds() - before))
 
-    # q(c|x) fed beside x: the partition's during the warm-up (one fit for all its epochs); after it,
-    # the neighbour average refreshed every epoch (one fit each) or none (Eq. 16 in the step).
+    # The warm-up's epochs read (x, the partition's q(c|x)) in one fit, the rest x alone (Eq. 16's
+    # gamma in the step); a resumed run first finishes the epoch its checkpoint was taken in.
     epoch, skip = first_epoch, batches_done
     while checkpointer.stopped is None and epoch < t.epochs:
-        if warmup_gamma is not None and epoch < t.partition_warmup_epochs:
-            last, log_gamma = min(t.partition_warmup_epochs, t.epochs), warmup_gamma
-        elif neighbour_gamma is not None:
-            last = epoch + 1
-            if not skip:  # a resumed epoch keeps the q(c|x) it started with (restored with the checkpoint)
-                with stopwatch.phase("neighbour_gamma"):
-                    neighbour_gamma.refresh(model, train_x)
-            log_gamma = neighbour_gamma.in_use.numpy()
-        else:
-            last, log_gamma = t.epochs, None
-        if skip:  # finish the epoch the checkpoint was taken in
-            last = epoch + 1
-        fit(epoch, last, skip, log_gamma)
+        warming_up = warmup_gamma is not None and epoch < t.partition_warmup_epochs
+        last = epoch + 1 if skip else (min(t.partition_warmup_epochs, t.epochs) if warming_up else t.epochs)
+        fit(epoch, last, skip, warmup_gamma if warming_up else None)
         epoch, skip = last, 0
     if checkpointer.stopped is not None:
         raise checkpointer.stopped
     return history.epochs
 
 
-def floored_log(gamma: np.ndarray) -> np.ndarray:
-    """log q(c|x) of probabilities [N, K], mixed with a 1e-6 share of the uniform so every log is finite.
-
-    The share must be tiny: each cluster's KL(q(z|x) || p(z|c)) is weighted by q(c|x), and the KL to a
-    far, thin cluster runs to 1e5 nats on tight data (a 0.01 share tore the encoder apart there).
-    """
-    floor = 1e-6
-    return np.log((1 - floor) * gamma + floor / gamma.shape[1]).astype(np.float32)
-
-
 def partition_log_gamma(partition: np.ndarray, n_clusters: int) -> np.ndarray:
-    """log q(c|x) [N, K] of a hard partition (see ``floored_log``)."""
-    return floored_log(np.eye(n_clusters)[partition])
-
-
-class NeighbourGamma:
-    """q(c|x) as the mean of the model's p(c | E[z|x']) over x and its k nearest neighbours x' in the
-    pretrained latent (``train.gamma_neighbors``).
-
-    Eq. 16 assigns each sample by its own position alone, and a Gaussian's boundary cuts through the
-    curved clusters a pretrained latent holds; the neighbour graph follows them (it is what the
-    spectral start partitions). Averaging over it keeps each sample with the cluster its neighbours
-    are in, and the ELBO stays a lower bound: it holds for any q(c|x).
-    """
-
-    def __init__(self, model: VaDE, x: np.ndarray, k: int):
-        z = encode_means(model, x)
-        self.neighbours = NearestNeighbors(n_neighbors=min(k + 1, len(x))).fit(z).kneighbors(
-            z, return_distance=False)                                                    # [N, k+1]
-        # The epoch's q(c|x), a variable so that checkpoints carry it: a run resumed part-way through
-        # an epoch trains on the q(c|x) that epoch began with.
-        self.in_use = tf.Variable(tf.zeros([len(x), model.n_clusters]), trainable=False,
-                                  name="neighbour_log_gamma")
-        self.probabilities = tf.function(model, jit_compile=True)
-
-    def refresh(self, model: VaDE, x: np.ndarray) -> None:
-        gamma = np.concatenate([self.probabilities(batch).numpy()
-                                for batch in inference_dataset(x, PREDICT_BATCH)])        # [N, K]
-        smoothed = gamma[self.neighbours].mean(axis=1)
-        self.in_use.assign(floored_log(smoothed))
+    """log q(c|x) [N, K] of a hard partition, mixed with a 1e-6 share of the uniform so every log is
+    finite. The share must be tiny: q(c|x) weighs each cluster's KL(q(z|x) || p(z|c)), and on tight
+    data the KL to a far, thin cluster runs to thousands of nats."""
+    floor = 1e-6
+    return np.log((1 - floor) * np.eye(n_clusters)[partition] + floor / n_clusters).astype(np.float32)
 
 
 def evaluate(model: VaDE, data: Dataset) -> dict:
@@ -522,9 +469,9 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
                           "(same config, --epochs 0, default strategy) and point every worker at that run")
-    for key in ("partition_warmup_epochs", "gamma_neighbors"):
-        if getattr(t, key) and (not data.in_memory or t.strategy == "multi_worker"):
-            raise ConfigError(f"train.{key} needs in-memory features and one worker; set it to 0 for this run")
+    if t.partition_warmup_epochs and (not data.in_memory or t.strategy == "multi_worker"):
+        raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
+                          "to 0 for this run")
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
     workers = worker_count(strategy)
     if strategy.num_replicas_in_sync != workers and t.strategy == "multi_worker":
