@@ -94,12 +94,15 @@ def test_a_fed_gamma_replaces_the_posterior_of_eq16():
     """q(c|x) given beside x sets both KL terms (kl_c is KL(q(c|x) || pi) by hand); without it, gamma
     is Eq. 16's p(c|z) for the same draw of z."""
     model = _model()
+    means = np.random.default_rng(0).normal(size=(K, J))
+    model.set_mixture(np.array([0.2, 0.3, 0.5]), means, np.ones((K, J)))  # unequal: rows' kl_c differ
     x, partition = _data(8), np.array([0, 1, 2, 0, 1, 2, 0, 1])
     log_gamma = partition_log_gamma(partition, K)
     gamma, pi = np.exp(log_gamma), tf.nn.softmax(model.pi_logits).numpy()
     expected_kl_c = np.sum(gamma * (np.log(gamma) - np.log(pi)), axis=1)
     start = model.noise.state.numpy()
     fed = model.elbo_terms(x, log_gamma)
+    assert {name: term.shape for name, term in fed.items()} == {name: (8,) for name in fed}
     np.testing.assert_allclose(fed["kl_c"].numpy(), expected_kl_c, rtol=1e-5)
     model.noise.state.assign(start)
     own = model.elbo_terms(x)
@@ -118,18 +121,18 @@ def test_warmup_can_hold_the_mixture_still_while_the_networks_move(separate_opti
     """Frozen during the warm-up, pi, mu_c and sigma_c keep their values while the networks train;
     after it, the mixture moves again."""
     keras.utils.set_random_seed(0)
-    x, partition = tf.constant(_data(8)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2, 0, 1]), K)
+    x, log_gamma = tf.constant(_data(8)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2, 0, 1]), K)
     model = _model()
     mixture = keras.optimizers.SGD(0.1) if separate_optimizer else None
     model.compile(keras.optimizers.SGD(0.1), mixture_optimizer=mixture, warmup_steps=1,
                   warmup_kl_weight=7.0, warmup_freezes_mixture=True)
     network_before = [v.numpy().copy() for v in model.network_variables]
     mixture_before = [v.numpy().copy() for v in model.mixture_variables]
-    model.train_step((x, partition))
+    model.train_step((x, log_gamma))
     for old, variable in zip(mixture_before, model.mixture_variables):
         np.testing.assert_array_equal(old, variable.numpy())
     assert any(not np.allclose(old, v.numpy()) for old, v in zip(network_before, model.network_variables))
-    model.train_step((x, partition))  # warm-up over
+    model.train_step((x, log_gamma))  # warm-up over
     assert all(not np.allclose(old, v.numpy()) for old, v in zip(mixture_before, model.mixture_variables))
 
 
@@ -137,7 +140,7 @@ def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
     """With the reconstruction and the KL terms apart, the warm-up loss's gradient on the encoder's
     mean is exactly grad(-reconstruction) + w grad(kl_z + kl_c)."""
     keras.utils.set_random_seed(1)
-    x, partition = tf.constant(_data(6)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2]), K)
+    x, log_gamma = tf.constant(_data(6)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2]), K)
     model = _model()
     model.compile(keras.optimizers.SGD(1.0), warmup_steps=10, warmup_kl_weight=5.0)
     variables = model.encoder.trainable_variables
@@ -146,14 +149,14 @@ def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
     def gradient(objective):
         model.noise.state.assign(start)
         with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(objective(model.elbo_terms(x, partition)))
+            loss = -tf.reduce_mean(objective(model.elbo_terms(x, log_gamma)))
         return tape.gradient(loss, variables)
 
     reconstruction = gradient(lambda t: t["reconstruction"])
     kl = gradient(lambda t: -(t["kl_z"] + t["kl_c"]))
     before = [v.numpy().copy() for v in variables]
     model.noise.state.assign(start)
-    model.train_step((x, partition))
+    model.train_step((x, log_gamma))
     for old, variable, g_rec, g_kl in zip(before, variables, reconstruction, kl):
         expected = old - 1.0 * (g_rec.numpy() + 5.0 * g_kl.numpy())
         np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-4, atol=1e-6)

@@ -54,7 +54,7 @@ def train_vae(config: Config, data: Dataset, run_dir: Path, verbose: int):
         # One optimizer for the networks (the prior has nothing to learn); with one component the
         # clustering scores of each epoch would be those of a single cluster, so they are skipped.
         train=dataclasses.replace(config.train, mixture_learning_rate=None, eval_every_epoch=False,
-                                  partition_warmup_epochs=0, restarts=1))
+                                  partition_warmup_epochs=0, restarts=1, initial_posterior_variance=None))
     vae = build_model(vae_config, data.input_dim, config.seed, data.image_shape)
     vae.encoder.set_weights(autoencoder.encoder.get_weights())
     vae.decoder.set_weights(autoencoder.decoder.get_weights())

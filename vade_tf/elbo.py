@@ -81,7 +81,7 @@ def elbo_terms(x, z_mean, z_log_var, z_samples, x_params, prior, likelihood: str
     [L, B, D or 2D] = f(z_samples). gamma is computed from each sample, as in Eq. 16, and the terms are
     averaged over the L samples. Returns a dict of [B] tensors: ``reconstruction`` (E log p(x|z)),
     ``kl_z`` (sum_c gamma_c KL(q(z|x) || p(z|c))), ``kl_c`` (KL(gamma || pi)) and ``elbo``.
-    A given ``log_gamma`` [.., B, K] replaces Eq. 16's (a fixed assignment; still a lower bound).
+    A given ``log_gamma`` [L or 1, B, K] replaces Eq. 16's (a fixed assignment; still a lower bound).
     """
     reconstruction = tf.reduce_mean(reconstruction_log_prob(x, x_params, likelihood), 0)      # [B]
     if log_gamma is None:

@@ -174,6 +174,8 @@ class VaDE(keras.Model):
                                   seed=self.noise)                                       # [L, B, J]
         z = z_mean + tf.exp(0.5 * z_log_var) * eps
         x_params = self.decoder(z)                                                       # [L, B, D']
+        if log_gamma is not None:
+            log_gamma = log_gamma[tf.newaxis]                                            # [1, B, K]
         return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
 
     def start_posterior_width(self, fraction: float) -> None:

@@ -258,9 +258,10 @@ def held_out_rows(data: Dataset, fraction: float, seed: int) -> Optional[np.ndar
     return mask
 
 
-def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> None:
+def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warmup: bool = True) -> None:
     """Adam on the paper's schedule (and the mixture's own, when configured), optimizer variables built,
-    so a checkpoint can be restored into them before the first step."""
+    so a checkpoint can be restored into them before the first step. ``warmup``: whether the partition
+    warm-up's steps (KL weight, frozen mixture) apply; not without a partition to warm up to."""
     t = config.train
     schedule, mixture_schedule = learning_rate_schedules(t, steps_per_epoch)
     mixture_optimizer = None
@@ -271,7 +272,7 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int) -> N
     execution = execution_steps(steps_per_epoch, 1 if distributed else t.steps_per_execution)
     model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
                   mixture_optimizer=mixture_optimizer,
-                  warmup_steps=t.partition_warmup_epochs * steps_per_epoch,
+                  warmup_steps=t.partition_warmup_epochs * steps_per_epoch if warmup else 0,
                   warmup_kl_weight=t.warmup_kl_weight, warmup_freezes_mixture=t.warmup_freezes_mixture,
                   jit_compile=t.jit_compile and not distributed,
                   steps_per_execution=execution)
@@ -303,7 +304,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     strategy = tf.distribute.get_strategy()
     workers = worker_count(strategy)
     steps_per_epoch = epoch_steps(train_x, batch_size, workers)
-    compile_for_training(model, config, steps_per_epoch)
+    compile_for_training(model, config, steps_per_epoch, warmup=warmup_gamma is not None)
     if t.initial_posterior_variance is not None:  # before a checkpoint, if any, is restored over it
         model.start_posterior_width(t.initial_posterior_variance)
 
@@ -334,6 +335,8 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     def batches(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]):
         if workers == 1:
             return epoch_batches(train_x, batch_size, seed, first, last, skip, log_gamma=log_gamma)
+        if log_gamma is not None:
+            raise ConfigError("train.partition_warmup_epochs needs one worker; set it to 0 for this run")
         return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 

@@ -73,6 +73,8 @@ def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: i
     sample), the batches are (x, log_gamma) pairs.
     """
     if not isinstance(x, np.ndarray):
+        if log_gamma is not None:
+            raise ValueError("log_gamma needs in-memory features: streamed rows have no index to gather by")
         return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip, shard)
     n, rows = len(x), tf.constant(x)
     index, workers = shard
