@@ -93,3 +93,27 @@ def test_partition_moments_are_each_clusters_share_mean_and_variance():
 def test_partition_moments_reject_an_empty_cluster():
     with pytest.raises(ValueError, match=r"cluster\(s\) \[2\] empty"):
         partition_moments(np.zeros((4, 2)), np.array([0, 1, 0, 1]), 3)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_every_pretraining_stage_compiles_as_train_jit_compile_says(monkeypatch, jit_compile):
+    import keras
+
+    from vade_tf.config import PretrainConfig
+    from vade_tf.model import VaDE
+    from vade_tf.pretrain import pretrain_autoencoder
+
+    compiled = []
+    keras_compile = keras.Model.compile
+
+    def recording_compile(self, *args, **kwargs):
+        compiled.append(kwargs.get("jit_compile"))
+        return keras_compile(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", recording_compile)
+    model = VaDE(input_dim=6, n_clusters=2, latent_dim=2, hidden_dims=[4, 3])
+    model.build((None, 6))
+    x = np.random.default_rng(0).uniform(size=(32, 6)).astype(np.float32)
+    config = PretrainConfig(method="stacked_denoising", epochs=1, layer_epochs=1, batch_size=16)
+    pretrain_autoencoder(model, x, config, seed=0, jit_compile=jit_compile)
+    assert compiled == [jit_compile] * 4  # three greedy layers (two hidden, the latent), then end to end

@@ -125,7 +125,8 @@ class TrainConfig:
     # best ELBO on to train.epochs. On MNIST the ELBO after 10 epochs ranked three seeds as their
     # final ACC did (results/mnist-fullgmm-seed*.json), at a tenth of the cost of full restarts.
     restart_selection_epochs: int = 0
-    # XLA-compile the train step; several steps per host call keep Python out of the loop.
+    # XLA-compile the training steps (pretraining's and VaDE's); several steps per host call keep
+    # Python out of the loop.
     jit_compile: bool = True
     steps_per_execution: int = 50
     # Compute ACC/NMI/ARI after every epoch when labels exist (one encoder pass per epoch).

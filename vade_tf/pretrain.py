@@ -43,13 +43,14 @@ def _squared_error(x, x_hat):
 
 
 def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float,
-         config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None) -> list[float]:
+         config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None,
+         jit_compile: bool = True) -> list[float]:
     batch_size = min(config.batch_size, len(x))
     optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
     # Under tf.distribute (see train.strategy) one step per execution and no XLA: Keras's multi-step
     # loop and XLA both fail on mirrored replicas.
     distributed, steps = tf.distribute.has_strategy(), epoch_steps(x, batch_size)
-    autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=not distributed,
+    autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile and not distributed,
                         steps_per_execution=execution_steps(steps, 1 if distributed else 50))
     data = training_dataset(x, batch_size, seed, epochs, targets=True, noise_rate=noise_rate)
     if verbose:
@@ -74,7 +75,7 @@ def _encode_layer(layer: keras.layers.Layer, h: np.ndarray) -> np.ndarray:
 
 
 def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
-                     log_dir: Optional[Path] = None) -> dict:
+                     log_dir: Optional[Path] = None, jit_compile: bool = True) -> dict:
     """Greedy layer-wise denoising autoencoders, each reconstructing its clean input from a masked copy."""
     losses = {}
     h = x
@@ -83,20 +84,22 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
         outputs = decode(encode(inputs))
         loss = (_reconstruction_loss(model.likelihood, model.input_dim) if k == 0 else _squared_error)
         losses[f"layer_{k}"] = _fit(model, keras.Model(inputs, outputs), h, loss, config.layer_epochs,
-                                    config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir)
+                                    config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir,
+                                    jit_compile)
         h = _encode_layer(encode, h)
     return losses
 
 
 def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rate: float,
-                        verbose: int = 0, log_dir: Optional[Path] = None) -> list[float]:
+                        verbose: int = 0, log_dir: Optional[Path] = None,
+                        jit_compile: bool = True) -> list[float]:
     """Train encoder mean -> decoder as one autoencoder on the reconstruction loss."""
     inputs = keras.Input((model.input_dim,))
     # The mean path only: the log-variance head has no autoencoder role.
     autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(model.encoder.features(inputs))))
     loss = _reconstruction_loss(model.likelihood, model.input_dim)
     return _fit(model, autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose,
-                log_dir)
+                log_dir, jit_compile)
 
 
 def encode_means(model: VaDE, x: np.ndarray) -> np.ndarray:
@@ -165,15 +168,17 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
 
 
 def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
-                         log_dir: Optional[Path] = None) -> dict:
-    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the losses."""
+                         log_dir: Optional[Path] = None, jit_compile: bool = True) -> dict:
+    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the losses.
+    ``jit_compile``: XLA-compile the steps (``train.jit_compile``)."""
     history: dict = {}
     if config.method == "stacked_denoising":
-        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir)
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir)
+        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir, jit_compile)
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir, jit_compile)
     elif config.method in ("denoising", "plain"):
         noise = config.noise_rate if config.method == "denoising" else 0.0
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir)
+        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir,
+                                                  jit_compile)
     return history
 
 

@@ -197,7 +197,8 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     stopwatch = stopwatch or Stopwatch()
     start = time.perf_counter()
     with stopwatch.phase("pretraining"):
-        history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir)
+        history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
+                                       config.train.jit_compile)
     with stopwatch.phase("partition"):
         assignments = initialise_mixture(model, data.x, config.pretrain, seed)
     cache.mkdir(parents=True, exist_ok=True)
