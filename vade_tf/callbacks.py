@@ -153,7 +153,7 @@ class RunSummaries(keras.callbacks.Callback):
             tf.summary.histogram("mixture/variances", self.model.component_variances(), step=step)
             tf.summary.scalar("mixture/min_pi", float(pi.min()), step=step)
             every = self.logging.image_every
-            if every and step % every == 0:
+            if every and step % every == 0 and step != self.epochs:  # the last epoch's: on_train_end's
                 self._pictures(step, final=False)
             if self.logging.embedding_every and step % self.logging.embedding_every == 0:
                 self._embeddings()

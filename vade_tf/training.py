@@ -120,10 +120,9 @@ class ClusteringMetrics(keras.callbacks.Callback):
         self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
         self.assign = None
 
-    def on_train_begin(self, logs=None):
-        self.assign = cluster_assigner(self.model)
-
     def on_epoch_end(self, epoch, logs=None):
+        if self.assign is None:  # compiled once, not again for each fit of a run (warm-up, resume)
+            self.assign = cluster_assigner(self.model)
         assignments = self.assign(self.x)
         scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
         if self.partition is not None:
