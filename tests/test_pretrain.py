@@ -3,7 +3,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from vade_tf.metrics import cluster_accuracy
-from vade_tf.pretrain import fit_mixture, partition_moments, spectral_partition
+from vade_tf.pretrain import fit_mixture, partition_moments, spectral_partition, umap_partition
 
 
 def _correlated_clusters(n_per_cluster=300, seed=0):
@@ -68,6 +68,13 @@ def test_spectral_partition_follows_curved_clusters_where_a_gmm_cannot():
 def test_spectral_partition_recovers_gaussian_clusters_too():
     z, y = _correlated_clusters(n_per_cluster=200)
     assert cluster_accuracy(y, spectral_partition(z, 3, n_neighbors=10, n_init=3, seed=1)) > 0.99
+
+
+def test_umap_partition_follows_curved_clusters_and_repeats_for_its_seed():
+    z, y = _rings()
+    assignments = umap_partition(z, 2, n_neighbors=15, n_init=2, seed=0)
+    assert cluster_accuracy(y, assignments) == 1.0
+    np.testing.assert_array_equal(assignments, umap_partition(z, 2, n_neighbors=15, n_init=2, seed=0))
 
 
 def test_partition_moments_are_each_clusters_share_mean_and_variance():

@@ -147,6 +147,24 @@ def test_pretraining_cache_is_reused_only_for_the_same_config(digits_run, tmp_pa
     assert "Traceback" not in refused.stderr
 
 
+def test_another_partition_reuses_the_autoencoder_and_leaves_the_source_as_it_was(digits_run, tmp_path):
+    run_dir, _ = digits_run
+    source_info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
+    stamp = source_info.stat().st_mtime_ns
+    other = tmp_path / "gmm-start"
+    result = _train(other, "--set", f"pretrain.from_dir={json.dumps(str(run_dir))}",
+                    "--set", 'pretrain.mixture_init="gmm"')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "autoencoder reused from" in result.stdout and "pretraining end-to-end" not in result.stdout
+    own = json.loads((other / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).read_text())
+    borrowed = json.loads(source_info.read_text())
+    assert own["fingerprint"]["pretrain"]["mixture_init"] == "gmm"
+    assert borrowed["fingerprint"]["pretrain"]["mixture_init"] == "spectral"
+    assert own["losses"] == borrowed["losses"]  # the autoencoder was not trained again
+    assert (other / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION).exists()
+    assert source_info.stat().st_mtime_ns == stamp
+
+
 def test_partition_warmup_trains_from_the_saved_partition(digits_run, tmp_path):
     run_dir, _ = digits_run
     partition = np.load(run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)

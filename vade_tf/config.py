@@ -99,6 +99,8 @@ class PretrainConfig:
     mixture_init: str = "spectral"
     # Neighbours per point in that graph.
     spectral_neighbors: int = 10
+    # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
+    umap_neighbors: int = 20
     # Reuse the pretraining of another run directory (its fingerprint must match this config).
     from_dir: Optional[str] = None
 
@@ -214,7 +216,7 @@ _CHOICES = {
     "model.likelihood": ("bernoulli", "gaussian"),
     "pretrain.method": ("stacked_denoising", "denoising", "plain", "none"),
     "pretrain.gmm_covariance": ("diag", "full"),
-    "pretrain.mixture_init": ("gmm", "spectral"),
+    "pretrain.mixture_init": ("gmm", "spectral", "umap"),
     "train.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
     "train.strategy": ("default", "mirrored", "multi_worker"),
 }
@@ -230,6 +232,7 @@ _RANGES = {
     "pretrain.learning_rate": (0, True),
     "pretrain.gmm_n_init": (1, False),
     "pretrain.spectral_neighbors": (2, False),
+    "pretrain.umap_neighbors": (2, False),
     "train.epochs": (0, False),
     "train.batch_size": (1, False),
     "train.learning_rate": (0, True),

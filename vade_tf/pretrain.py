@@ -12,6 +12,7 @@ uses: a full GMM's partition of the same latents ranged from ACC 0.71 to 0.95 wi
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -144,6 +145,20 @@ def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init:
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
 
 
+def umap_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int, seed: int) -> np.ndarray:
+    """N2D's partition (McConville et al., 2021): UMAP of the latent means into ``n_clusters``
+    dimensions with min_dist 0, which packs each manifold of the latent into a compact blob, then the
+    best of ``n_init`` full-covariance GaussianMixture fits on that embedding. Seeded UMAP runs on one
+    thread, so the partition is a function of the seed."""
+    import umap  # here, not at the top: it loads numba, which only this partition needs
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_jobs value")  # the seed forces one thread: known
+        embedding = umap.UMAP(n_components=n_clusters, n_neighbors=n_neighbors, min_dist=0.0,
+                              random_state=seed).fit_transform(z.astype(np.float64))
+    return gaussian_mixture(embedding, n_clusters, n_init, seed, "full").predict(embedding)
+
+
 def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
                       covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each cluster's share, mean and covariance (variances [K, J], or matrices [K, J, J] for "full"):
@@ -183,12 +198,15 @@ def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose:
 
 
 def initialise_mixture(model: VaDE, x: np.ndarray, config, seed: int) -> np.ndarray:
-    """Partition the latent means (a GMM, or spectral clustering with ``mixture_init = "spectral"``),
-    set pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
+    """Partition the latent means (``mixture_init``: a GMM, spectral clustering or UMAP + GMM), set
+    pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
     z = encode_means(model, x)
-    if config.mixture_init == "spectral":
-        assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors, config.gmm_n_init,
-                                         seed)
+    if config.mixture_init in ("spectral", "umap"):
+        if config.mixture_init == "spectral":
+            assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors,
+                                             config.gmm_n_init, seed)
+        else:
+            assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
         weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance)
     else:
         weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,

@@ -70,11 +70,24 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
             model.pop(key)
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
-    fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model,
-                   "pretrain": {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}}
+    pretrain = {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}
+    if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
+        pretrain.pop("umap_neighbors")
+    fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain}
     if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
         fingerprint["mixed_precision"] = config.train.mixed_precision
     return fingerprint
+
+
+# pretrain keys that shape only the partition of the pretrained latent, not the autoencoder.
+PARTITION_KEYS = ("gmm_n_init", "gmm_covariance", "mixture_init", "spectral_neighbors", "umap_neighbors")
+
+
+def same_autoencoder(fingerprint: dict, other: dict) -> bool:
+    """Whether two pretrain fingerprints differ at most in how the latent is partitioned."""
+    def autoencoder(f: dict) -> dict:
+        return {**f, "pretrain": {k: v for k, v in f["pretrain"].items() if k not in PARTITION_KEYS}}
+    return autoencoder(fingerprint) == autoencoder(other)
 
 
 def fingerprint_digest(fingerprint: dict) -> str:

@@ -25,7 +25,7 @@ from vade_tf.timing import Stopwatch, TimedCallback
 
 PREDICT_BATCH = 2048
 # pretrain.mixture_init -> what partitions the pretrained latent, for the console.
-PARTITION_NAMES = {"spectral": "spectral clustering", "gmm": "GMM"}
+PARTITION_NAMES = {"spectral": "spectral clustering", "gmm": "GMM", "umap": "UMAP + GMM"}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -157,15 +157,10 @@ class EpochHistory(keras.callbacks.Callback):
                             **{k: float(v) for k, v in (logs or {}).items()}})
 
 
-def _load_cached_pretraining(model: VaDE, cache: Path, digest: str) -> Optional[dict]:
+def _cached_info(cache: Path) -> Optional[dict]:
+    """The cache's init.json, or None while it has none (never pretrained, or interrupted)."""
     info_path = cache / rundir.PRETRAIN_INFO
-    if not info_path.exists():
-        return None
-    info = json.loads(info_path.read_text())
-    if info.get("digest") != digest:
-        return None
-    model.load_weights(cache / rundir.PRETRAIN_WEIGHTS)
-    return info
+    return json.loads(info_path.read_text()) if info_path.exists() else None
 
 
 def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int,
@@ -174,33 +169,40 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     pretrain.from_dir) when it matches; ``stopwatch`` gets the seconds of both phases.
 
     The cache holds the weights, the starting partition (``partition.npy``) and ``init.json`` with
-    the fingerprint of everything that produced them (data, model, pretrain config, seed); any
-    difference means pretraining anew.
+    the fingerprint of everything that produced them (data, model, pretrain config, seed). When only
+    the partition's keys differ (``rundir.PARTITION_KEYS``), the autoencoder is kept and only the
+    partition is made anew, into ``cache`` (never into from_dir); any other difference means
+    pretraining anew (or, with from_dir, an error).
     """
     fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
     digest = rundir.fingerprint_digest(fingerprint)
-    if config.pretrain.from_dir is not None:
-        source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR
-        info = _load_cached_pretraining(model, source, digest)
-        if info is None:
-            raise ConfigError(f"pretrain.from_dir: {source} holds no pretraining made with this config "
-                              "(data, model, pretrain and seed must match); remove the key to pretrain anew")
+    borrowed = config.pretrain.from_dir is not None
+    source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else cache
+    cached = _cached_info(source)
+    if cached is not None and cached.get("digest") == digest:
+        model.load_weights(source / rundir.PRETRAIN_WEIGHTS)
         if verbose:
             print(f"pretraining reused from {source}")
-        return info
-    info = _load_cached_pretraining(model, cache, digest)
-    if info is not None:
-        if verbose:
-            print(f"pretraining reused from {cache}")
-        return info
+        return cached
     stopwatch = stopwatch or Stopwatch()
     start = time.perf_counter()
-    with stopwatch.phase("pretraining"):
-        history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
-                                       config.train.jit_compile)
+    if cached is not None and rundir.same_autoencoder(cached["fingerprint"], fingerprint):
+        model.load_weights(source / rundir.PRETRAIN_WEIGHTS)
+        history = cached["losses"]
+        if verbose:
+            print(f"autoencoder reused from {source}; its latent is partitioned anew")
+    elif borrowed:
+        raise ConfigError(f"pretrain.from_dir: {source} holds no pretraining made with this config "
+                          "(data, model, the autoencoder's pretrain keys and seed must match); remove the "
+                          "key to pretrain anew")
+    else:
+        with stopwatch.phase("pretraining"):
+            history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
+                                           config.train.jit_compile)
     with stopwatch.phase("partition"):
         assignments = initialise_mixture(model, data.x, config.pretrain, seed)
     cache.mkdir(parents=True, exist_ok=True)
+    (cache / rundir.PRETRAIN_INFO).unlink(missing_ok=True)  # the cache is incomplete until it is rewritten
     np.save(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
     info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
             "wall_time_s": time.perf_counter() - start}
@@ -222,10 +224,13 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
 
 
 def load_partition(config: Config, restart_dir: Path) -> Optional[np.ndarray]:
-    """The starting partition saved with the pretraining this restart uses (its own or from_dir); None
-    for a pretraining cached before partitions were saved, unless the warm-up needs it."""
-    source = Path(config.pretrain.from_dir) if config.pretrain.from_dir is not None else restart_dir
-    path = source / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION
+    """The starting partition saved with the pretraining this restart uses: its own (also when it
+    partitioned a borrowed autoencoder anew), else from_dir's; None for a pretraining cached before
+    partitions were saved, unless the warm-up needs it."""
+    own = restart_dir / rundir.PRETRAIN_DIR
+    borrowed = config.pretrain.from_dir is not None and not (own / rundir.PRETRAIN_INFO).exists()
+    source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else own
+    path = source / rundir.PRETRAIN_PARTITION
     if path.exists():
         return np.load(path)
     if config.train.partition_warmup_epochs:
