@@ -92,9 +92,9 @@ class PretrainConfig:
     # diagonal GMM's best likelihood merges 4s and 9s where the full one separates them.
     gmm_covariance: str = "diag"
     # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
-    # or "spectral" (the default): spectral clustering on the k-nearest-neighbour graph of the latent
-    # means, then
-    # each cluster's weight, mean and covariance. Pretrained clusters are curved; the graph follows
+    # "spectral" (the default): spectral clustering on the k-nearest-neighbour graph of the latent
+    # means, or "umap" (UMAP + GMM, see umap_neighbors); for the last two the prior takes each
+    # cluster's weight, mean and covariance. Pretrained clusters are curved; the graph follows
     # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
     mixture_init: str = "spectral"
     # Neighbours per point in that graph.
