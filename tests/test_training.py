@@ -16,6 +16,7 @@ from vade_tf.model import VaDE
 from vade_tf.training import (
     assign_clusters,
     build_model,
+    elbo_estimate,
     evaluate,
     fit_vade,
     initialise,
@@ -47,10 +48,21 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     model = build_model(config, data.input_dim, seed=0)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
-    final = evaluate(model, data)
+    final = evaluate(model, data, config.train.elbo_draws)
     assert init["partition"]["acc"] > 0.95
     assert final["acc"] > 0.95 and final["nmi"] > 0.85
     assert np.isfinite(final["elbo"])
+
+
+def test_the_final_elbo_spends_its_draws_to_shrink_its_monte_carlo_error():
+    data = _separated_clusters(n_per_cluster=20)
+    model = build_model(load_config(overrides=TINY), data.input_dim, seed=0)
+    one_draw = [elbo_estimate(model, data.x, 1)["elbo"] for _ in range(20)]
+    many_draws = [elbo_estimate(model, data.x, 100 * len(data.x))["elbo"] for _ in range(20)]
+    assert np.std(many_draws) < np.std(one_draw) / 4  # 100 draws a sample: a tenth, in expectation
+    assert abs(np.mean(many_draws) - np.mean(one_draw)) < 3 * np.std(one_draw) / np.sqrt(20)
+    terms = elbo_estimate(model, data.x, 1)
+    assert terms["elbo"] == pytest.approx(terms["reconstruction"] - terms["kl_z"] - terms["kl_c"], rel=1e-5)
 
 
 def test_the_partition_warmup_refuses_several_workers_by_name(tmp_path):

@@ -127,6 +127,9 @@ class TrainConfig:
     # best ELBO on to train.epochs. On MNIST the ELBO after 10 epochs ranked three seeds as their
     # final ACC did (results/mnist-fullgmm-seed*.json), at a tenth of the cost of full restarts.
     restart_selection_epochs: int = 0
+    # z draws behind the final ELBO (metrics.json, restart selection), spread evenly over the samples,
+    # at least one each: its Monte-Carlo error shrinks with their total, not with the dataset's size.
+    elbo_draws: int = 100_000
     # XLA-compile the training steps (pretraining's and VaDE's); several steps per host call keep
     # Python out of the loop.
     jit_compile: bool = True
@@ -245,6 +248,7 @@ _RANGES = {
     "train.steps_per_execution": (1, False),
     "train.checkpoint_every_steps": (0, False),
     "train.restart_selection_epochs": (0, False),
+    "train.elbo_draws": (1, False),
     "train.partition_warmup_epochs": (0, False),
     "train.warmup_kl_weight": (0, True),
     "train.initial_posterior_variance": (0, True),

@@ -163,14 +163,15 @@ class VaDE(keras.Model):
             return tf.sigmoid(x_params)
         return tf.split(x_params, 2, axis=-1)[0]
 
-    def elbo_terms(self, x, log_gamma=None) -> dict:
-        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps.
+    def elbo_terms(self, x, log_gamma=None, samples: Optional[int] = None) -> dict:
+        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps (L: ``samples``,
+        else model.mc_samples).
 
         ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training loop
         feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
         """
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
-        eps = keras.random.normal((self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
+        eps = keras.random.normal((samples or self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
                                   seed=self.noise)                                       # [L, B, J]
         z = z_mean + tf.exp(0.5 * z_log_var) * eps
         x_params = self.decoder(z)                                                       # [L, B, D']
