@@ -99,8 +99,8 @@ class PretrainConfig:
     mixture_init: str = "spectral"
     # Neighbours per point in that graph. 40 for the 1,797 digits: over six seeds 40 and 80 gave a
     # higher final ELBO than 10 and 20, and the seeds' final partitions agreed more at 40
-    # (README); so did Fashion-MNIST's config (by the final ELBO). The other shipped configs keep the
-    # 10 they were measured with.
+    # (README). configs/fashion_mnist.json sets 40 too (by the final ELBO); the other shipped configs
+    # keep the 10 they were measured with.
     spectral_neighbors: int = 40
     # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
     umap_neighbors: int = 20
