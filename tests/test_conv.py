@@ -15,23 +15,29 @@ def test_each_layer_halves_the_image_rounding_up():
     assert halved_sizes(96, 5, 2) == [(96, 5), (48, 3), (24, 2)]
 
 
+@pytest.mark.parametrize("dense", [[], [6, 5]])
 @pytest.mark.parametrize("likelihood, per_pixel", [("bernoulli", 1), ("gaussian", 2)])
-def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_pixel):
-    shape = [7, 5, 2]  # odd sizes: the decoder must crop after each upsampling
-    model = VaDE(input_dim=70, n_clusters=3, latent_dim=4, architecture="conv", conv_filters=[4, 8],
-                 image_shape=shape, likelihood=likelihood)
-    model.build((None, 70))
-    x = tf.constant(np.random.default_rng(0).uniform(size=(6, 70)), tf.float32)
+def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_pixel, dense):
+    shape = [7, 5, 3]  # odd, non-square, three channels: the decoder must crop after each upsampling
+    width = 7 * 5 * 3
+    model = VaDE(input_dim=width, n_clusters=3, latent_dim=4, architecture="conv", conv_filters=[4, 8],
+                 image_shape=shape, likelihood=likelihood, conv_dense=dense)
+    model.build((None, width))
+    assert [layer.units for layer in model.encoder.hidden] == dense
+    assert [layer.units for layer in model.decoder.hidden] == dense[::-1]
+    x = tf.constant(np.random.default_rng(0).uniform(size=(6, width)), tf.float32)
     assert model(x).shape == (6, 3)
-    assert model.decoder(tf.zeros((2, 6, 4))).shape == (2, 6, 70 * per_pixel)  # [L, B, J] samples
-    assert model.reconstruct(x).shape == (6, 70)
+    assert model.decoder(tf.zeros((2, 6, 4))).shape == (2, 6, width * per_pixel)  # [L, B, J] samples
+    assert model.reconstruct(x).shape == (6, width)
     if likelihood == "gaussian":  # the first half of each row is the mean, as for the MLP decoder
-        means = model.decoder(model.encoder(x)[0])[:, :70]
+        means = model.decoder(model.encoder(x)[0])[:, :width]
         np.testing.assert_allclose(model.reconstruct(x), means, rtol=1e-6)
     with tf.GradientTape() as tape:
         loss = -tf.reduce_mean(model.elbo_terms(x)["elbo"])
-    gradients = tape.gradient(loss, model.trainable_variables)
-    assert all(g is not None and np.all(np.isfinite(g)) for g in gradients)
+    gradients = tape.gradient(loss, model.network_variables)  # every layer, the dense ones included
+    layers = len(model.encoder.convs) + 2 * len(dense) + 2 + 1 + len(model.decoder.deconvs)
+    assert len(gradients) == 2 * layers  # a kernel and a bias each
+    assert all(g is not None and np.all(np.isfinite(g)) and np.any(g != 0) for g in gradients)
 
 
 def test_the_encoder_reads_rows_as_row_major_images():
@@ -69,6 +75,9 @@ def test_conv_settings_that_cannot_work_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="model.image_shape"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
                                "model.image_shape": [8, 8]})
+    with pytest.raises(ConfigError, match="model.conv_dense"):
+        load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
+                               "model.conv_dense": [16, 0]})
     conv = {"model.architecture": "conv", "pretrain.method": "plain"}
     features = Dataset(x=np.zeros((4, 10), np.float32), y=None, name="features")
     with pytest.raises(ConfigError, match="not images"):

@@ -182,10 +182,11 @@ def test_stl10_image_model_serves_96x96_images(tmp_path):
 
 def test_a_conv_run_round_trips_like_an_mlp_run(tmp_path):
     overrides = {**TINY, "model.architecture": "conv", "model.conv_filters": [4, 8],
-                 "pretrain.method": "plain"}
+                 "model.conv_dense": [16], "pretrain.method": "plain"}
     train_and_evaluate(load_config(overrides=overrides), tmp_path / "run", verbose=0)
     module, config, metrics = exporting.build_module(tmp_path / "run")
     assert module.model.architecture == "conv" and module.model.image_shape == [8, 8, 1]
+    assert module.model.conv_dense == [16]
     x = np.random.default_rng(1).uniform(size=(5, 64)).astype(np.float32)
     _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
 

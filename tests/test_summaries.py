@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from vade_tf import figures
 from vade_tf.callbacks import PNG_FILES, PROJECTOR_DIR
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
@@ -63,6 +64,42 @@ def test_images_decode_to_one_row_per_cluster(digits_run):
     confusion = _decoded_images(events, "confusion")[-1]
     assert confusion.shape[0] == confusion.shape[1] == 10 * 24           # K clusters x 10 labels
     assert len(_decoded_images(events, "tsne")) == 1
+
+
+def test_a_grid_reads_flat_rows_as_row_major_images_grey_or_colour():
+    rng = np.random.default_rng(0)
+    colour = rng.uniform(size=(2, 3, 4, 5, 3))                      # [rows, cols, H, W, RGB]
+    grid = figures.image_grid(colour.reshape(2, 3, -1), (4, 5, 3), pad=1)
+    assert grid.shape == (2 * 5 + 1, 3 * 6 + 1, 3)
+    top, left = 1 + 1 * 5, 1 + 2 * 6                                # the image at row 1, column 2
+    np.testing.assert_array_equal(grid[top:top + 4, left:left + 5], (colour[1, 2] * 255).round())
+    assert np.all(grid[0] == 255)                                   # white padding
+    grey = rng.uniform(size=(1, 2, 4 * 5))
+    for shape in ((4, 5), (4, 5, 1)):
+        picture = figures.image_grid(grey[:, :, :], shape)
+        np.testing.assert_array_equal(picture[1:5, 1:6, 1], (grey[0, 0].reshape(4, 5) * 255).round())
+        assert np.all(picture[..., 0] == picture[..., 2])
+
+
+def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
+    """Rows that are 6x5 RGB images (a custom dataset with model.image_shape): the sample and
+    reconstruction grids are drawn in colour, the inputs' own pixels on the reconstructions' top row."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    images = np.full((120, 6, 5, 3), 0.1)
+    images[np.arange(120), :, :, y] = 0.9                            # class c: bright in channel c
+    images = np.clip(images + rng.normal(scale=0.05, size=images.shape), 0, 1).astype(np.float32)
+    data = Dataset(x=images.reshape(120, -1), y=y, name="colour")
+    config = load_config(overrides={**TINY, "model.architecture": "conv", "model.conv_filters": [4],
+                                    "model.image_shape": [6, 5, 3], "model.n_clusters": 3,
+                                    "train.epochs": 1, "logging.embedding_every": 0})
+    train_and_evaluate(config, tmp_path, verbose=0, data=data)
+    events = _events(tmp_path / "logs" / "restart_0")
+    samples = _decoded_images(events, "samples")[-1]
+    assert samples.shape == (3 * 7 + 1, 4 * 6 + 1, 3)
+    reconstructions = _decoded_images(events, "reconstructions")[-1]
+    first_shown = reconstructions[1:7, 1:6]                          # [6, 5, 3] of the first input shown
+    assert np.ptp(first_shown.astype(int), axis=-1).max() > 150      # coloured, not grey
 
 
 def test_projector_has_metadata_for_every_embedding(digits_run):

@@ -216,10 +216,14 @@ def test_the_pretraining_cache_follows_the_data_not_where_it_lives():
     here = load_config(overrides={"data.dir": "/data/a"})
     moved = load_config(overrides={"data.dir": "/elsewhere", "data.evaluate_split": "test"})
     assert rundir.pretrain_fingerprint(here, 64, 0) == rundir.pretrain_fingerprint(moved, 64, 0)
-    for change in ({"model.n_clusters": 7}, {"data.split": "train"}, {"pretrain.epochs": 3},
-                   {"model.architecture": "conv", "pretrain.method": "plain"}):
+    conv = {"model.architecture": "conv", "pretrain.method": "plain"}
+    for change in ({"model.n_clusters": 7}, {"data.split": "train"}, {"pretrain.epochs": 3}, conv):
         other = load_config(overrides={"data.dir": "/data/a", **change})
         assert rundir.pretrain_fingerprint(other, 64, 0) != rundir.pretrain_fingerprint(here, 64, 0), change
+    plain_conv = rundir.pretrain_fingerprint(load_config(overrides=conv), 64, 0)
+    dense_conv = rundir.pretrain_fingerprint(load_config(overrides={**conv, "model.conv_dense": [32]}), 64, 0)
+    assert "conv_dense" not in plain_conv["model"]  # conv caches from before the key still match
+    assert dense_conv["model"]["conv_dense"] == [32]
 
 
 def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):

@@ -82,16 +82,18 @@ class RunSummaries(keras.callbacks.Callback):
     # ----------------------------------------------------------------------------- pictures
     def _pictures(self, step: int, final: bool) -> None:
         model, k = self.model, self.model.n_clusters
-        if self.data.image_shape is not None:
+        # A conv model knows its images' channels; an MLP on grey images uses the dataset's (H, W).
+        image_shape = model.image_shape or self.data.image_shape
+        if image_shape is not None:
             n = self.logging.samples_per_cluster
             clusters = tf.constant(np.repeat(np.arange(k), n), tf.int64)
             generated = model.generate(clusters, tf.constant(self.seed, tf.int64))["x_mean"].numpy()
-            self._image("samples", figures.image_grid(generated.reshape(k, n, -1), self.data.image_shape),
+            self._image("samples", figures.image_grid(generated.reshape(k, n, -1), image_shape),
                         step, final)
             shown = self.x_show[:n]
             rebuilt = model.reconstruct(tf.constant(shown)).numpy()
             pairs = np.stack([shown, rebuilt])                                         # [2, n, D]
-            self._image("reconstructions", figures.image_grid(pairs, self.data.image_shape), step, final)
+            self._image("reconstructions", figures.image_grid(pairs, image_shape), step, final)
         if self.data.y is not None:
             assignments = self._assignments()
             table = contingency(self.data.y, assignments)

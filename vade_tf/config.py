@@ -68,6 +68,9 @@ class ModelConfig:
     architecture: str = "mlp"
     # Channels of the conv encoder's layers (each halves height and width); the decoder mirrors them.
     conv_filters: tuple[int, ...] = (32, 64, 128)
+    # Widths of ReLU dense layers between the flattened last feature map and the latent (the decoder
+    # mirrors them); empty: the feature map feeds the latent heads directly.
+    conv_dense: tuple[int, ...] = ()
     # (height, width, channels) of each row for "conv"; empty: the dataset's own image shape.
     image_shape: tuple[int, ...] = ()
 
@@ -344,6 +347,9 @@ def _check_values(config: Config) -> None:
         if not config.model.conv_filters or min(config.model.conv_filters) < 1:
             raise ConfigError(f"model.conv_filters: got {list(config.model.conv_filters)!r}, "
                               "must be a non-empty list of positive channel counts")
+        if config.model.conv_dense and min(config.model.conv_dense) < 1:
+            raise ConfigError(f"model.conv_dense: got {list(config.model.conv_dense)!r}, "
+                              "must be a list of positive widths (empty for none)")
         shape = config.model.image_shape
         if shape and (len(shape) != 3 or min(shape) < 1):
             raise ConfigError(f"model.image_shape: got {list(config.model.image_shape)!r}, "

@@ -12,21 +12,27 @@ PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40]
                    np.uint8)
 
 
-def to_rgb(gray: np.ndarray) -> np.ndarray:
-    """[H, W] floats in [0, 1] -> [H, W, 3] uint8."""
-    gray = np.clip(np.nan_to_num(gray), 0.0, 1.0)
-    return np.repeat((gray * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """[H, W] or [H, W, C] floats in [0, 1] -> [H, W, 3] uint8: three channels are read as RGB, any
+    other count as grey (their mean)."""
+    image = np.clip(np.nan_to_num(image), 0.0, 1.0)
+    if image.ndim == 3 and image.shape[-1] != 3:
+        image = image.mean(axis=-1)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return (image * 255).round().astype(np.uint8)
 
 
-def image_grid(images: np.ndarray, image_shape: tuple[int, int], pad: int = 1) -> np.ndarray:
-    """[rows, cols, H*W] flattened grey images in [0, 1] -> one RGB grid, ``pad`` white pixels apart."""
+def image_grid(images: np.ndarray, image_shape: tuple[int, ...], pad: int = 1) -> np.ndarray:
+    """[rows, cols, H*W*C] flattened images in [0, 1], ``image_shape`` (H, W) or (H, W, C), row-major
+    as the data holds them -> one RGB grid, ``pad`` white pixels apart."""
     rows, cols = images.shape[:2]
-    h, w = image_shape
-    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad))
+    h, w, channels = (*image_shape, 1)[:3]
+    canvas = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, channels))
     for r in range(rows):
         for c in range(cols):
             top, left = pad + r * (h + pad), pad + c * (w + pad)
-            canvas[top:top + h, left:left + w] = images[r, c].reshape(h, w)
+            canvas[top:top + h, left:left + w] = images[r, c].reshape(h, w, channels)
     return to_rgb(canvas)
 
 

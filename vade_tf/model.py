@@ -26,7 +26,8 @@ class VaDE(keras.Model):
                  hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
                  mc_samples: int = 1, seed: int = 0, architecture: str = "mlp",
                  conv_filters: Sequence[int] = (32, 64, 128), image_shape: Optional[Sequence[int]] = None,
-                 hidden_dtype: Optional[str] = None, covariance: str = "diag", **kwargs):
+                 conv_dense: Sequence[int] = (), hidden_dtype: Optional[str] = None, covariance: str = "diag",
+                 **kwargs):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
                             ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
@@ -39,15 +40,16 @@ class VaDE(keras.Model):
         # either way, and a model rebuilt from model.json for serving computes in float32.
         self.hidden_dtype = hidden_dtype
         self.architecture, self.conv_filters = architecture, [int(f) for f in conv_filters]
+        self.conv_dense = [int(w) for w in conv_dense]
         self.image_shape = None if image_shape is None else [int(s) for s in image_shape]
         if architecture == "conv":
             if self.image_shape is None or int(np.prod(self.image_shape)) != self.input_dim:
                 raise ValueError(f"a conv VaDE needs image_shape (height, width, channels) with "
                                  f"{self.input_dim} values, received {image_shape!r}")
             self.encoder = ConvEncoder(self.image_shape, self.conv_filters, self.latent_dim, hidden_dtype,
-                                       name="encoder")
+                                       self.conv_dense, name="encoder")
             self.decoder = ConvDecoder(self.image_shape, self.conv_filters, likelihood, hidden_dtype,
-                                       name="decoder")
+                                       self.conv_dense, name="decoder")
         elif architecture == "mlp":
             self.encoder = Encoder(self.hidden_dims, self.latent_dim, hidden_dtype, name="encoder")
             self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, hidden_dtype,
@@ -265,8 +267,8 @@ class VaDE(keras.Model):
         return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
                 "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
                 "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
-                "conv_filters": self.conv_filters, "image_shape": self.image_shape,
-                "covariance": self.covariance}
+                "conv_filters": self.conv_filters, "conv_dense": self.conv_dense,
+                "image_shape": self.image_shape, "covariance": self.covariance}
 
 
 class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):

@@ -33,6 +33,11 @@ def _build_stack(layers, input_shape) -> tuple:
     return shape
 
 
+def _relu_stack(widths: Sequence[int], hidden_dtype: Optional[str], prefix: str) -> list:
+    return [keras.layers.Dense(w, activation="relu", dtype=hidden_dtype, name=f"{prefix}_hidden_{i}")
+            for i, w in enumerate(widths)]
+
+
 class Encoder(keras.layers.Layer):
     """x -> (mean, log-variance) of q(z|x); the last hidden layer feeds two linear heads."""
 
@@ -43,9 +48,7 @@ class Encoder(keras.layers.Layer):
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, received {latent_dim!r}")
         self.latent_dim = int(latent_dim)
-        self.hidden = [keras.layers.Dense(w, activation="relu", dtype=hidden_dtype,
-                                          name=f"{self.name}_hidden_{i}")
-                       for i, w in enumerate(self.hidden_dims)]
+        self.hidden = _relu_stack(self.hidden_dims, hidden_dtype, self.name)
         self.mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
         # Starts at log sigma~^2 = 0 with zero weights, so the first samples are not wildly noisy.
         self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", dtype="float32",
@@ -80,9 +83,7 @@ class Decoder(keras.layers.Layer):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
         self.output_dim = int(output_dim)
         self.likelihood = likelihood
-        self.hidden = [keras.layers.Dense(w, activation="relu", dtype=hidden_dtype,
-                                          name=f"{self.name}_hidden_{i}")
-                       for i, w in enumerate(self.hidden_dims)]
+        self.hidden = _relu_stack(self.hidden_dims, hidden_dtype, self.name)
         width = self.output_dim * (2 if likelihood == "gaussian" else 1)
         self.out = keras.layers.Dense(width, dtype="float32", name="x_params")
 
@@ -118,19 +119,22 @@ def halved_sizes(height: int, width: int, n_layers: int) -> list[tuple[int, int]
 
 class ConvEncoder(keras.layers.Layer):
     """x [B, H*W*C] -> (mean, log-variance) of q(z|x): stride-2 ReLU convolutions (4x4 kernels,
-    divisible by the stride, so every input pixel is seen equally often), flattened into two heads."""
+    divisible by the stride, so every input pixel is seen equally often), flattened, then optional
+    ReLU dense layers of ``dense_dims``, into two heads."""
 
     def __init__(self, image_shape: Sequence[int], filters: Sequence[int], latent_dim: int,
-                 hidden_dtype: Optional[str] = None, **kwargs):
+                 hidden_dtype: Optional[str] = None, dense_dims: Sequence[int] = (), **kwargs):
         super().__init__(**kwargs)
         self.image_shape = _check_image_shape(image_shape)
         self.filters = _check_widths("filters", filters)
+        self.dense_dims = _check_widths("dense_dims", dense_dims) if dense_dims else []
         self.latent_dim = int(latent_dim)
         self.convs = [keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="relu",
                                           dtype=hidden_dtype, name=f"{self.name}_conv_{i}")
                       for i, f in enumerate(self.filters)]
         h, w = halved_sizes(*self.image_shape[:2], len(self.filters))[-1]
         self.feature_dim = h * w * self.filters[-1]
+        self.hidden = _relu_stack(self.dense_dims, hidden_dtype, self.name)
         self.mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
         self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", dtype="float32",
                                           name="z_log_var")
@@ -140,14 +144,18 @@ class ConvEncoder(keras.layers.Layer):
         for conv in self.convs:
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
-        self.mean.build((None, self.feature_dim))
-        self.log_var.build((None, self.feature_dim))
+        shape = _build_stack(self.hidden, (None, self.feature_dim))
+        self.mean.build(shape)
+        self.log_var.build(shape)
 
     def features(self, x):
         h = keras.ops.reshape(x, (-1, *self.image_shape))
         for conv in self.convs:
             h = conv(h)
-        return keras.ops.reshape(h, (-1, self.feature_dim))
+        h = keras.ops.reshape(h, (-1, self.feature_dim))
+        for layer in self.hidden:
+            h = layer(h)
+        return h
 
     def call(self, x):
         h = self.features(x)
@@ -155,24 +163,26 @@ class ConvEncoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
-                "latent_dim": self.latent_dim}
+                "latent_dim": self.latent_dim, "dense_dims": self.dense_dims}
 
 
 class ConvDecoder(keras.layers.Layer):
-    """z [.., J] -> parameters of p(x|z) as flat rows: a dense layer to the encoder's last feature map,
-    then stride-2 transposed convolutions back up its sizes; Bernoulli logits [.., D], or Gaussian
-    [mean; log-variance] [.., 2D] in the same layout as the MLP decoder's."""
+    """z [.., J] -> parameters of p(x|z) as flat rows: the encoder's dense layers in reverse, a dense
+    layer to its last feature map, then stride-2 transposed convolutions back up its sizes; Bernoulli
+    logits [.., D], or Gaussian [mean; log-variance] [.., 2D] in the same layout as the MLP decoder's."""
 
     def __init__(self, image_shape: Sequence[int], filters: Sequence[int], likelihood: str,
-                 hidden_dtype: Optional[str] = None, **kwargs):
+                 hidden_dtype: Optional[str] = None, dense_dims: Sequence[int] = (), **kwargs):
         super().__init__(**kwargs)
         self.image_shape = _check_image_shape(image_shape)
         self.filters = _check_widths("filters", filters)  # the encoder's order; used reversed
+        self.dense_dims = _check_widths("dense_dims", dense_dims) if dense_dims else []  # likewise
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
         self.likelihood = likelihood
         self.sizes = halved_sizes(*self.image_shape[:2], len(self.filters))
         h, w = self.sizes[-1]
+        self.hidden = _relu_stack(self.dense_dims[::-1], hidden_dtype, self.name)
         self.dense = keras.layers.Dense(h * w * self.filters[-1], activation="relu", dtype=hidden_dtype,
                                         name=f"{self.name}_dense")
         self.parameters_per_pixel = 2 if likelihood == "gaussian" else 1
@@ -186,7 +196,7 @@ class ConvDecoder(keras.layers.Layer):
                 name="x_params" if last else f"{self.name}_deconv_{i}"))
 
     def build(self, input_shape):
-        self.dense.build((None, input_shape[-1]))
+        self.dense.build(_build_stack(self.hidden, (None, input_shape[-1])))
         h, w = self.sizes[-1]
         shape = (None, h, w, self.filters[-1])
         for deconv in self.deconvs:
@@ -195,7 +205,10 @@ class ConvDecoder(keras.layers.Layer):
 
     def call(self, z):
         height, width, channels = self.image_shape
-        h = self.dense(tf.reshape(z, [-1, z.shape[-1]]))
+        h = tf.reshape(z, [-1, z.shape[-1]])
+        for layer in self.hidden:
+            h = layer(h)
+        h = self.dense(h)
         h = tf.reshape(h, [-1, *self.sizes[-1], self.filters[-1]])
         for deconv, (target_h, target_w) in zip(self.deconvs, reversed(self.sizes[:-1])):
             h = deconv(h)[:, :target_h, :target_w, :]  # 2 * ceil(s / 2) >= s: crop back to s
@@ -207,4 +220,4 @@ class ConvDecoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
-                "likelihood": self.likelihood}
+                "likelihood": self.likelihood, "dense_dims": self.dense_dims}

@@ -17,10 +17,10 @@ MODEL_WEIGHTS = "model.weights.h5"
 MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
 # The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
 MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
-                             "mc_samples", "seed", "architecture", "conv_filters", "image_shape",
-                             "covariance"})
-# Added with the conv architecture: an MLP run's model.json written before then lacks them.
-CONV_SPEC_KEYS = ("architecture", "conv_filters", "image_shape")
+                             "mc_samples", "seed", "architecture", "conv_filters", "conv_dense",
+                             "image_shape", "covariance"})
+# The conv architecture's keys: a model.json written before they were added lacks them.
+CONV_SPEC_KEYS = ("architecture", "conv_filters", "conv_dense", "image_shape")
 # Keys a model.json written by an earlier vade_tf may lack (the constructor's defaults apply).
 LATER_SPEC_KEYS = (*CONV_SPEC_KEYS, "covariance")
 PRETRAIN_DIR = "pretrain"
@@ -68,6 +68,8 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
         for key in CONV_SPEC_KEYS:
             model.pop(key)
+    elif not model["conv_dense"]:  # conv caches made before the key existed still match
+        model.pop("conv_dense")
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
     pretrain = {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}

@@ -83,8 +83,8 @@ def build_model(config: Config, input_dim: int, seed: int,
                           f"the data has {input_dim} features per row; fix the shape")
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
                  hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
-                 architecture=m.architecture, conv_filters=m.conv_filters, image_shape=image_shape,
-                 covariance=m.covariance,
+                 architecture=m.architecture, conv_filters=m.conv_filters, conv_dense=m.conv_dense,
+                 image_shape=image_shape, covariance=m.covariance,
                  hidden_dtype=None if precision == "none" else precision)
     model.build((None, input_dim))
     return model
