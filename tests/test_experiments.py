@@ -161,7 +161,9 @@ def test_results_are_written_as_json_and_a_table_beside_the_paper(tiny_experimen
 
 
 def test_the_held_out_protocol_scores_the_test_split(tmp_path):
-    experiment = Experiment(name="heldout", config_path=None, methods=("gmm", "ae_gmm"), seeds=(0,),
+    """Every method is scored on the test split; VaDE also at its start and after every epoch, so
+    'ends at or above its start' can be read on the held-out split as well."""
+    experiment = Experiment(name="heldout", config_path=None, methods=("gmm", "ae_gmm", "vade"), seeds=(0,),
                             protocol="heldout", runs_dir=tmp_path, overrides=TINY)
     result = run_experiment(experiment, verbose=0)
     for entry in result["methods"].values():
@@ -170,7 +172,21 @@ def test_the_held_out_protocol_scores_the_test_split(tmp_path):
         assert 0.0 < record["evaluation"]["acc"] <= 1.0
         assert "evaluation" in entry["summary"]
     assert result["n_samples"] == 1500  # trained on the train split only
-    assert "held-out split" in markdown_table(result)
+    table = markdown_table(result)
+    assert "held-out split" in table and "held-out V-measure: start → end" in table
+    vade = result["methods"]["vade"]["runs"][0]
+    last_epoch = vade["per_epoch"][-1]  # the model after the last epoch is the final model
+    for metric in ("acc", "nmi", "v_measure"):
+        assert last_epoch[f"evaluation_{metric}"] == pytest.approx(vade["evaluation"][metric])
+    assert vade["start"]["evaluation"]["split"] == "test"
+    assert f"{100 * vade['start']['evaluation']['acc']:.2f} → {100 * vade['evaluation']['acc']:.2f}" in table
+
+    # Untrained, the model scored at the end is the starting one.
+    untrained = Experiment(**{**experiment.__dict__, "name": "heldout0", "methods": ("vade",),
+                              "overrides": {**TINY, "train.epochs": 0}})
+    run = run_experiment(untrained, verbose=0)["methods"]["vade"]["runs"][0]
+    assert run["per_epoch"] == []
+    assert run["start"]["evaluation"] == run["evaluation"]
 
 
 def test_experiment_cli_explains_bad_settings_in_one_line(tmp_path):

@@ -30,7 +30,8 @@ PAPER_ACC = {
 METHOD_NAMES = {"gmm": "GMM", "ae_gmm": "AE+GMM", "vae_gmm": "VAE+GMM", "vade": "VaDE"}
 METRICS = ("acc", "nmi", "ari", "v_measure")
 # What each run's record keeps of every epoch.
-EPOCH_KEYS = ("epoch", "acc", "nmi", "elbo", "partition_agreement", "largest_cluster")
+EPOCH_KEYS = ("epoch", "acc", "nmi", "v_measure", "elbo", "partition_agreement", "largest_cluster",
+              "evaluation_acc", "evaluation_nmi", "evaluation_v_measure")
 # The authors' protocol trains and scores on every sample; held-out trains on the train split and
 # is scored on the test split too.
 PROTOCOLS = {"all": {"data.split": "all", "data.evaluate_split": None},
@@ -131,7 +132,8 @@ def summarise(values: list[float]) -> dict:
 
 def _record(seed: int, run_dir: Path, metrics: dict) -> dict:
     """One run's line in the results: final scores, wall time and where it went, and for VaDE the
-    starting partition's scores and every epoch's ACC, ELBO and agreement with that partition."""
+    starting partition's scores (and the starting model's on the held-out split) and every epoch's
+    ACC, V-measure, ELBO and agreement with that partition."""
     record = {"seed": seed, "run_dir": str(run_dir), "wall_time_s": metrics.get("wall_time_s"),
               **{m: metrics[m] for m in METRICS if m in metrics}}
     for key in ("evaluation", "seconds"):
@@ -141,6 +143,8 @@ def _record(seed: int, run_dir: Path, metrics: dict) -> dict:
         best = metrics["restarts"][metrics["best_restart"]]
         if "partition" in best["init"]:
             record["start"] = {"partition": best["init"]["partition"], "prior": best["init"]["vade_init"]}
+            if "evaluation" in best["init"]:
+                record["start"]["evaluation"] = best["init"]["evaluation"]
         record["per_epoch"] = [{k: e[k] for k in EPOCH_KEYS if k in e} for e in best["epochs"]]
     return record
 
@@ -232,17 +236,34 @@ def markdown_table(result: dict) -> str:
             cells = " | ".join(_cell(summary, m) for m in METRICS)
             lines.append(f"| {METHOD_NAMES[method]} | {cells} | {'-' if paper is None else f'{paper:.2f}'} |")
         lines.append("")
-    lines += ["## Per run", "", "| method | seed | starting partition ACC | ACC | NMI | wall time (min) |",
-              "|---|---|---|---|---|---|"]
+    # Start -> end of each run, in ACC and V-measure: on the trained-on samples the start is the
+    # spectral partition; on the held-out split, the model made from it before training.
+    held_out = len(blocks) > 1
+    header = "| method | seed | ACC: start → end | V-measure: start → end |"
+    if held_out:
+        header += " held-out ACC: start → end | held-out V-measure: start → end |"
+    lines += ["## Per run", "", header + " wall time (min) |", "|---" * header.count("|") + "|"]
     for method in [m for m in METHOD_NAMES if m in result["methods"]]:
         for run in result["methods"][method]["runs"]:
-            start = run.get("start", {}).get("partition", {}).get("acc")
+            start = run.get("start", {})
+            cells = [_change(start.get("partition", {}), run, "acc"),
+                     _change(start.get("partition", {}), run, "v_measure")]
+            if held_out:
+                cells += [_change(start.get("evaluation", {}), run.get("evaluation", {}), metric)
+                          for metric in ("acc", "v_measure")]
             minutes = "-" if run.get("wall_time_s") is None else f"{run['wall_time_s'] / 60:.1f}"
-            start = "-" if start is None else f"{100 * start:.2f}"
-            lines.append(f"| {METHOD_NAMES[method]} | {run['seed']} | {start} | {100 * run['acc']:.2f} "
-                         f"| {100 * run['nmi']:.2f} | {minutes} |")
+            lines.append(f"| {METHOD_NAMES[method]} | {run['seed']} | {' | '.join(cells)} | {minutes} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _change(start: dict, end: dict, metric: str) -> str:
+    """'start → end' in %, or the end alone when the run has no start (the baselines)."""
+    if metric not in end:
+        return "-"
+    if metric not in start:
+        return f"{100 * end[metric]:.2f}"
+    return f"{100 * start[metric]:.2f} → {100 * end[metric]:.2f}"
 
 
 def write_results(result: dict, results_dir: Path) -> tuple[Path, Path]:

@@ -109,15 +109,17 @@ class ClusteringMetrics(keras.callbacks.Callback):
     """Adds per-epoch scores of the model's assignment of all samples (one encoder pass) to the logs:
     ``largest_cluster``, the share of samples in the biggest cluster, which warns of a collapse the
     moment it happens; ``partition_agreement`` when the starting partition is known, the ACC of the
-    assignment against it, an unsupervised measure of how far training moved from its start; and
-    ACC/NMI/ARI/V-measure when labels exist."""
+    assignment against it, an unsupervised measure of how far training moved from its start;
+    ACC/NMI/ARI/V-measure when labels exist; and with ``evaluation`` (the held-out protocol's other
+    split), that split's scores as ``evaluation_acc`` and so on, so its curve is on record too."""
 
     COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
 
     def __init__(self, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
-                 partition: Optional[np.ndarray] = None):
+                 partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None):
         super().__init__()
         self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
+        self.evaluation = evaluation
         self.assign = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -129,11 +131,15 @@ class ClusteringMetrics(keras.callbacks.Callback):
             scores["partition_agreement"] = cluster_accuracy(self.partition, assignments)
         if self.y is not None:
             scores.update(clustering_scores(self.y, assignments))
+        if self.evaluation is not None:
+            held_out = clustering_scores(self.evaluation.y, self.assign(self.evaluation.x))
+            scores.update({f"evaluation_{name}": value for name, value in held_out.items()})
         if logs is not None:
             logs.update(scores)
         if self.verbose:
             shown = " ".join(f"{name} {scores[name]:.4f}" for name in
-                             ("acc", "nmi", "ari", "partition_agreement") if name in scores)
+                             ("acc", "nmi", "ari", "partition_agreement", "evaluation_acc",
+                              "evaluation_nmi") if name in scores)
             print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} {shown}", flush=True)
             if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
                 print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
@@ -287,13 +293,15 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warm
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
              checkpoint_dir: Path, verbose: int,
              callbacks: Sequence[keras.callbacks.Callback] = (),
-             partition: Optional[np.ndarray] = None, stopwatch: Optional[Stopwatch] = None) -> list[dict]:
+             partition: Optional[np.ndarray] = None, stopwatch: Optional[Stopwatch] = None,
+             evaluation: Optional[Dataset] = None) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
     Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
     ``partition`` (the starting cluster of each sample) feeds ``train.partition_warmup_epochs`` and
-    each epoch's ``partition_agreement``.
+    each epoch's ``partition_agreement``; ``evaluation`` (another split, with labels) is scored each
+    epoch beside the trained-on samples.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
     The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
     one summary line with ACC when labels exist.
@@ -330,7 +338,8 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     all_callbacks = []
     if t.eval_every_epoch:
-        all_callbacks.append(timed(ClusteringMetrics(data.x, data.y, verbose, partition), "evaluation"))
+        all_callbacks.append(timed(ClusteringMetrics(data.x, data.y, verbose, partition, evaluation),
+                                   "evaluation"))
     all_callbacks += [history, timed(checkpointer, "checkpoints"),
                       timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
                       *(timed(callback, "summaries") for callback in callbacks)]
@@ -451,9 +460,12 @@ def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
 
 
 def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int,
-                 strategy: tf.distribute.Strategy, stopwatch: Stopwatch) -> dict:
+                 strategy: tf.distribute.Strategy, stopwatch: Stopwatch,
+                 evaluation_data: Optional[Dataset] = None) -> dict:
     """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
-    checkpoints), evaluate; returns its record with the trained ``model``."""
+    checkpoints), evaluate; returns its record with the trained ``model``. With ``evaluation_data``
+    the record's ``init`` also scores the starting model (the prior made from the partition) on that
+    split: the held-out protocol's start, which training must not fall below."""
     seed = config.seed + r
     keras.utils.set_random_seed(seed)
     restart_dir = _restart_dir(run_dir, r, config)
@@ -465,6 +477,11 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
         model = build_model(config, data.input_dim, seed, data.image_shape)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
                           log_dir / "pretrain", stopwatch)
+        init = {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}
+        if evaluation_data is not None:
+            with stopwatch.phase("evaluation"):
+                init["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
+                                                       config.data.evaluate_split)
         if strategy.num_replicas_in_sync > 1:
             broadcast_from_chief(strategy, model.mixture_variables)
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
@@ -472,15 +489,15 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         partition = load_partition(config, restart_dir)
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                           callbacks=[summaries], partition=partition, stopwatch=stopwatch)
+                           callbacks=[summaries], partition=partition, stopwatch=stopwatch,
+                           evaluation=evaluation_data)
         with stopwatch.phase("final_evaluation"):
             final = evaluate(model, data, config.train.elbo_draws)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
     if verbose and config.train.restarts > 1:
         print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
-    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model,
-            "init": {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}}
+    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init}
 
 
 def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Optional[str],
@@ -514,15 +531,15 @@ def _train_and_evaluate(config: Config, run_dir: Path, verbose: int, command: Op
     selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
     stopwatch = Stopwatch()
-    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy, stopwatch)
-                for r in range(t.restarts)]
+    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy, stopwatch,
+                             evaluation_data) for r in range(t.restarts)]
     best = max(restarts, key=lambda record: record["final"]["elbo"])
     if selecting:
         if verbose:
             print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
         best["selection"] = best["final"]
         best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy,
-                                 stopwatch))
+                                 stopwatch, evaluation_data))
     model = best.pop("model")
     for record in restarts:
         record.pop("model", None)
