@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -247,3 +248,32 @@ def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):
     assert len(epochs) == 20 and max(e["largest_cluster"] for e in epochs) < 0.5
     start = metrics["restarts"][0]["init"]["partition"]["acc"]
     assert metrics["acc"] >= start - 1e-9 and metrics["acc"] > 0.9, (start, metrics["acc"])
+
+
+def test_another_number_of_clusters_reuses_the_autoencoder(tmp_path, capsys):
+    """The pretrained networks do not depend on K or the mixture's covariance, so one pretraining
+    serves every K: pretrained for each, they are equal; borrowed, they are loaded, not trained."""
+    data = load_dataset(load_config().data)
+    base = {**TINY, "pretrain.epochs": 1, "pretrain.gmm_n_init": 1, "pretrain.mixture_init": "gmm"}
+
+    def pretrained(name, overrides):
+        config = load_config(overrides={**base, **overrides})
+        keras.utils.set_random_seed(0)  # as each restart does before it builds its model
+        model = build_model(config, data.input_dim, 0)
+        info = initialise(model, data, config, 0, tmp_path / name / rundir.PRETRAIN_DIR, verbose=1)
+        return model, info
+
+    ten, ten_info = pretrained("k10", {"model.n_clusters": 10, "model.covariance": "diag"})
+    fourteen, _ = pretrained("k14", {"model.n_clusters": 14, "model.covariance": "full"})
+    for a, b in zip(ten.network_variables, fourteen.network_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    capsys.readouterr()
+    borrowed, info = pretrained("k14-borrowed", {"model.n_clusters": 14, "model.covariance": "full",
+                                                  "pretrain.from_dir": str(tmp_path / "k10")})
+    assert "autoencoder reused from" in capsys.readouterr().out
+    assert info["losses"] == ten_info["losses"]
+    for a, b in zip(ten.network_variables, borrowed.network_variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    partition = np.load(tmp_path / "k14-borrowed" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)
+    assert partition.max() < 14 and borrowed.mixture_variables[0].shape[0] == 14

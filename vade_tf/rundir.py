@@ -83,12 +83,17 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
 
 # pretrain keys that shape only the partition of the pretrained latent, not the autoencoder.
 PARTITION_KEYS = ("gmm_n_init", "gmm_covariance", "mixture_init", "spectral_neighbors", "umap_neighbors")
+# model keys that shape only the mixture: the networks' weights and pretraining's batches are drawn
+# the same whatever they are, so one autoencoder serves every number of clusters.
+MIXTURE_KEYS = ("n_clusters", "covariance")
 
 
 def same_autoencoder(fingerprint: dict, other: dict) -> bool:
-    """Whether two pretrain fingerprints differ at most in how the latent is partitioned."""
+    """Whether two pretrain fingerprints differ at most in the mixture and how the latent is
+    partitioned."""
     def autoencoder(f: dict) -> dict:
-        return {**f, "pretrain": {k: v for k, v in f["pretrain"].items() if k not in PARTITION_KEYS}}
+        return {**f, "model": {k: v for k, v in f["model"].items() if k not in MIXTURE_KEYS},
+                "pretrain": {k: v for k, v in f["pretrain"].items() if k not in PARTITION_KEYS}}
     return autoencoder(fingerprint) == autoencoder(other)
 
 

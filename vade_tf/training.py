@@ -176,7 +176,8 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
 
     The cache holds the weights, the starting partition (``partition.npy``) and ``init.json`` with
     the fingerprint of everything that produced them (data, model, pretrain config, seed). When only
-    the partition's keys differ (``rundir.PARTITION_KEYS``), the autoencoder is kept and only the
+    the partition's keys or the mixture's shape differ (``rundir.PARTITION_KEYS``,
+    ``rundir.MIXTURE_KEYS``: another K on the same autoencoder), the autoencoder is kept and only the
     partition is made anew, into ``cache`` (never into from_dir); any other difference means
     pretraining anew (or, with from_dir, an error).
     """
@@ -193,7 +194,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     stopwatch = stopwatch or Stopwatch()
     start = time.perf_counter()
     if cached is not None and rundir.same_autoencoder(cached["fingerprint"], fingerprint):
-        model.load_weights(source / rundir.PRETRAIN_WEIGHTS)
+        load_autoencoder(model, source / rundir.PRETRAIN_WEIGHTS, cached["fingerprint"]["model"])
         history = cached["losses"]
         if verbose:
             print(f"autoencoder reused from {source}; its latent is partitioned anew")
@@ -227,6 +228,21 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
     rundir.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
     return info
+
+
+def load_autoencoder(model: VaDE, weights: Path, saved_model: dict) -> None:
+    """The networks of a pretraining saved with a mixture of another shape (``saved_model``: its
+    fingerprint's model keys), read through a model of that shape; the mixture is left as it is."""
+    saved_mixture = {"n_clusters": saved_model["n_clusters"],
+                     "covariance": saved_model.get("covariance", "diag")}  # fingerprints omit diag
+    if all(getattr(model, key) == value for key, value in saved_mixture.items()):
+        model.load_weights(weights)
+        return
+    saved = VaDE(**{**model.get_config(), **saved_mixture})
+    saved.build((None, model.input_dim))
+    saved.load_weights(weights)
+    for target, source in zip(model.network_variables, saved.network_variables, strict=True):
+        target.assign(source)
 
 
 def load_partition(config: Config, restart_dir: Path) -> Optional[np.ndarray]:
