@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from vade_tf.config import Config, ConfigError, config_from_dict, load_config, parse_override
+from vade_tf.rundir import CONV_SPEC_KEYS
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
 
@@ -42,6 +43,19 @@ def test_mnist_config_carries_the_papers_hyperparameters():
     assert (config.data.name, config.model.n_clusters, config.model.latent_dim) == ("mnist", 10, 10)
     assert config.model.hidden_dims == (500, 500, 2000)
     assert (config.train.lr_decay, config.train.lr_decay_epochs) == (0.9, 10)
+
+
+def test_the_conv_mnist_config_is_the_mnist_recipe_with_conv_networks():
+    """configs/mnist_conv.json changes the networks and nothing else, so its figures compare with
+    configs/mnist.json's."""
+    root = Path(__file__).parent.parent / "configs"
+    conv, mlp = (load_config(root / name).to_dict() for name in ("mnist_conv.json", "mnist.json"))
+    assert conv["model"]["architecture"] == "conv" and conv["model"]["conv_dense"] == [256]
+
+    def recipe(fields):
+        return {**fields, "notes": None, "model": {k: v for k, v in fields["model"].items()
+                                                   if k not in (*CONV_SPEC_KEYS, "hidden_dims")}}
+    assert recipe(conv) == recipe(mlp)
 
 
 @pytest.mark.parametrize("raw,fragment", [
