@@ -27,8 +27,9 @@ def gaussian(x_params) -> tfd.Distribution:
 
 
 def decoded(x_params, likelihood: str) -> tfd.Distribution:
-    """p(x|z) for decoder outputs ``x_params``, with the rows' D features as one event."""
-    return resolve(LIKELIHOODS[likelihood].distribution)(x_params)
+    """p(x|z) for decoder outputs ``x_params``, with the rows' D features as one event (in their
+    precision: TFP would read a float64 array as float32)."""
+    return resolve(LIKELIHOODS[likelihood].distribution)(tf.convert_to_tensor(x_params))
 
 
 def log_prob(x, x_params, likelihood: str):

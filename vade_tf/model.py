@@ -138,7 +138,10 @@ class VaDE(keras.Model):
             scale = tf.gather(elbo.component_scale(self.log_vars, self.scale_offdiag), cluster)  # [B, J, J]
             z = means + tf.linalg.matvec(scale, eps)
         x_given_z = likelihoods.decoded(self.decoder(z), self.likelihood)
-        return {"x": x_given_z.sample(seed=tf.stack([seed, 1])), "x_mean": x_given_z.mean(), "z": z}
+        # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
+        x_seed = tf.random.stateless_uniform([2], tf.stack([seed, 1]), minval=None, maxval=None,
+                                             dtype=tf.int32)
+        return {"x": x_given_z.sample(seed=x_seed), "x_mean": x_given_z.mean(), "z": z}
 
     def reconstruct(self, x):
         """E[x | z = E[z|x]]: the decoder's mean at the encoder's mean."""
