@@ -26,6 +26,7 @@ def gaussian(x_params) -> tfd.Distribution:
     return tfd.Independent(tfd.Normal(mean, tf.exp(0.5 * log_var)), 1)
 
 
+@tf.autograph.experimental.do_not_convert  # plain Python: finding the registry's code imports a module
 def decoded(x_params, likelihood: str) -> tfd.Distribution:
     """p(x|z) for decoder outputs ``x_params``, with the rows' D features as one event (in their
     precision: TFP would read a float64 array as float32)."""
