@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.experiments import METHOD_NAMES, PROTOCOLS
+from vade_tf.experiments import PROTOCOLS
+from vade_tf.registry import METHODS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -18,7 +19,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--config", help="JSON config (default: the embedded digits dataset)")
     parser.add_argument("--data-dir", help="directory with the dataset's files (sets data.dir)")
     parser.add_argument("--name", required=True, help="experiment name: results/NAME.json and .md")
-    parser.add_argument("--methods", nargs="+", default=list(METHOD_NAMES), choices=list(METHOD_NAMES),
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
                         help="methods to run, in order (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4], help="default: 0 1 2 3 4")
     parser.add_argument("--protocol", default="all", choices=list(PROTOCOLS),
@@ -41,7 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_experiment(args):
     from pathlib import Path
 
-    from vade_tf.config import ConfigError, parse_override
+    from vade_tf.config import parse_override
+    from vade_tf.errors import ConfigError
     from vade_tf.experiments import Experiment
 
     overrides, method_overrides, templates = {}, {}, {}
@@ -67,23 +69,20 @@ def build_experiment(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from vade_tf.config import ConfigError
-    from vade_tf.data import DataError
-    from vade_tf.errors import RunDirBusy, TrainingStopped
+    from vade_tf.errors import run_cli
+
+    return run_cli(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
     from vade_tf.experiments import check_experiment, markdown_table, run_experiment, write_results
 
-    try:
-        experiment = build_experiment(args)
-        check_experiment(experiment)
-        result = run_experiment(experiment, verbose=0 if args.quiet else 1,
-                                command=" ".join(["python"] + sys.argv),
-                                on_progress=lambda partial: write_results(partial, args.results_dir))
-    except (ConfigError, DataError, RunDirBusy) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingStopped as e:  # finished runs and checkpoints are kept: re-run to continue
-        print(f"{'error' if e.exit_code == 3 else 'stopped'}: {e}", file=sys.stderr)
-        return e.exit_code
+    experiment = build_experiment(args)
+    check_experiment(experiment)
+    # Finished runs and checkpoints are kept when it stops: re-run the same command to continue.
+    command = " ".join(["python"] + sys.argv)
+    result = run_experiment(experiment, verbose=0 if args.quiet else 1, command=command,
+                            on_progress=lambda partial: write_results(partial, args.results_dir))
     json_path, md_path = write_results(result, args.results_dir)
     print(markdown_table(result))
     print(f"wrote {json_path} and {md_path}")

@@ -24,16 +24,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from vade_tf.exporting import ExportError, check_run
+    from vade_tf.errors import run_cli
 
-    try:
-        check_run(args.run_dir)  # before TensorFlow loads: a bad run dir gets one clean line
-        from vade_tf.exporting import export
+    return run_cli(lambda: export(args))
 
-        written = export(args.run_dir, args.export_dir, args.version, args.overwrite, args.images)
-    except ExportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def export(args: argparse.Namespace) -> int:
+    from vade_tf.exporting import check_run
+
+    check_run(args.run_dir)  # before TensorFlow loads: a bad run dir gets one clean line
+    from vade_tf.exporting import export
+
+    written = export(args.run_dir, args.export_dir, args.version, args.overwrite, args.images)
     warmup = "with warm-up requests" if written["warmup"] else \
         "no warm-up requests (pip install tensorflow-serving-api to add them)"
     print(f"exported version {written['version']} to {written['path']} ({warmup})")

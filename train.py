@@ -25,31 +25,30 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from vade_tf.config import ConfigError, load_config, parse_override
-    from vade_tf.data import DataError, check_dataset, load_dataset
-    from vade_tf.errors import RunDirBusy, TrainingStopped
+    from vade_tf.errors import run_cli
+
+    return run_cli(lambda: train(args))
+
+
+def train(args: argparse.Namespace) -> int:
+    from vade_tf.config import load_config, parse_override
+    from vade_tf.data import load_dataset
     from vade_tf.rundir import check_unlocked
+    from vade_tf.validation import check_data
 
-    try:
-        overrides = dict(parse_override(item) for item in args.set)
-        for key, value in (("data.dir", args.data_dir), ("train.epochs", args.epochs),
-                           ("pretrain.epochs", args.pretrain_epochs), ("seed", args.seed)):
-            if value is not None:
-                overrides[key] = value
-        config = load_config(args.config, overrides)
-        data = load_dataset(config.data)
-        check_dataset(data, config)
-        check_unlocked(args.run_dir)
-        from vade_tf.training import train_and_evaluate  # imports TensorFlow: after the cheap checks
+    overrides = dict(parse_override(item) for item in args.set)
+    for key, value in (("data.dir", args.data_dir), ("train.epochs", args.epochs),
+                       ("pretrain.epochs", args.pretrain_epochs), ("seed", args.seed)):
+        if value is not None:
+            overrides[key] = value
+    config = load_config(args.config, overrides)
+    data = load_dataset(config.data)
+    check_data(config, data)
+    check_unlocked(args.run_dir)
+    from vade_tf.runs import train_and_evaluate  # imports TensorFlow: after the cheap checks
 
-        metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
-                                     command=" ".join(["python"] + sys.argv), data=data)
-    except (ConfigError, DataError, RunDirBusy) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except TrainingStopped as e:  # a signal (checkpoint saved) or a non-finite loss
-        print(f"{'error' if e.exit_code == 3 else 'stopped'}: {e}", file=sys.stderr)
-        return e.exit_code
+    metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
+                                 command=" ".join(["python"] + sys.argv), data=data)
     if "acc" in metrics:
         print(f"final: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f} "
               f"(elbo {metrics['elbo']:.3f}, run dir {args.run_dir})")

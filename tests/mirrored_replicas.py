@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vade_tf import elbo, training  # noqa: E402
+from vade_tf import elbo, runs  # noqa: E402
 from vade_tf.config import load_config  # noqa: E402
 from vade_tf.data import Dataset  # noqa: E402
 from vade_tf.model import VaDE  # noqa: E402
@@ -47,7 +47,7 @@ def main(run_dir: str) -> None:
     one_losses, one_weights = trajectory(tf.distribute.get_strategy(), x)
     two_losses, two_weights = trajectory(TWO_REPLICAS, x)
 
-    training.make_strategy = lambda name: TWO_REPLICAS if name == "mirrored" else tf.distribute.get_strategy()
+    runs.make_strategy = lambda name: TWO_REPLICAS if name == "mirrored" else tf.distribute.get_strategy()
     rng = np.random.default_rng(1)
     y = np.repeat(np.arange(3), 60)
     data = Dataset(x=np.abs(np.kron(np.eye(3), np.ones((1, 8)))[y] - (rng.uniform(size=(180, 24)) < 0.05))
@@ -57,7 +57,7 @@ def main(run_dir: str) -> None:
         "pretrain.method": "plain", "pretrain.epochs": 30, "pretrain.batch_size": 32,
         "train.epochs": 3, "train.batch_size": 32,
         "train.strategy": "mirrored", "logging.image_every": 0})
-    metrics = training.train_and_evaluate(config, run_dir, verbose=0, data=data)
+    metrics = runs.train_and_evaluate(config, run_dir, verbose=0, data=data)
     print(json.dumps({"one": [one_losses, one_weights], "two": [two_losses, two_weights],
                       "run": {k: metrics[k] for k in ("acc", "elbo")},
                       "replicas": TWO_REPLICAS.num_replicas_in_sync}))

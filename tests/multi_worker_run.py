@@ -11,7 +11,7 @@ import numpy as np
 
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
-from vade_tf.training import train_and_evaluate
+from vade_tf.runs import train_and_evaluate
 
 
 def main(stage: str, run_dir: str, pretrained: str = "") -> None:

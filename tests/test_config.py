@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from vade_tf.config import Config, ConfigError, config_from_dict, load_config, parse_override
+from vade_tf.config import Config, config_from_dict, load_config, parse_override
+from vade_tf.errors import ConfigError
 from vade_tf.rundir import CONV_SPEC_KEYS
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))

@@ -3,11 +3,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vade_tf.config import ConfigError, load_config
+from vade_tf.config import load_config
 from vade_tf.data import Dataset, load_dataset
+from vade_tf.errors import ConfigError
+from vade_tf.evaluation import evaluate
+from vade_tf.fit import fit_vade
+from vade_tf.initialise import build_model, initialise
 from vade_tf.model import VaDE
 from vade_tf.networks import halved_sizes
-from vade_tf.training import build_model, evaluate, fit_vade, initialise
+from vade_tf.validation import check_data
 
 
 def test_each_layer_halves_the_image_rounding_up():
@@ -78,18 +82,18 @@ def test_conv_settings_that_cannot_work_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="model.conv_dense"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
                                "model.conv_dense": [16, 0]})
-    conv = {"model.architecture": "conv", "pretrain.method": "plain"}
+    conv = {"model.architecture": "conv", "pretrain.method": "plain", "train.batch_size": 2}
     features = Dataset(x=np.zeros((4, 10), np.float32), y=None, name="features")
     with pytest.raises(ConfigError, match="not images"):
-        build_model(load_config(overrides=conv), 10, 0, features.image_shape)
+        check_data(load_config(overrides=conv), features)
     with pytest.raises(ConfigError, match="holds 12 values"):
-        build_model(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), 10, 0, None)
+        check_data(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), features)
 
 
 def test_a_conv_vade_separates_synthetic_image_clusters(tmp_path):
     """Four kinds of 10x9 image, each a bright patch in its own corner under noise: a conv VaDE with
     dense layers finds them (chance is 0.25)."""
-    from vade_tf.training import train_and_evaluate
+    from vade_tf.runs import train_and_evaluate
 
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(4), 60)

@@ -4,10 +4,12 @@ import struct
 import numpy as np
 import pytest
 
-from vade_tf.config import DataConfig
-from vade_tf.data import DataError, Dataset, load_dataset
+from vade_tf.config import DataConfig, load_config
+from vade_tf.data import Dataset, load_dataset
 from vade_tf.data.idx import MNIST_FILES, read_idx
 from vade_tf.data.pipeline import training_dataset
+from vade_tf.errors import DataError
+from vade_tf.validation import check_data
 
 
 def _write_idx(path, array):
@@ -111,11 +113,13 @@ def test_digits_is_embedded_and_in_unit_interval():
 
 def test_likelihood_checks():
     data = Dataset(x=np.array([[0.0, 2.0]], np.float32), y=None, name="t")
+    bernoulli, gaussian = (load_config(overrides={"model.likelihood": name, "train.batch_size": 1})
+                           for name in ("bernoulli", "gaussian"))
     with pytest.raises(DataError, match="bernoulli likelihood needs"):
-        data.check_likelihood("bernoulli")
-    data.check_likelihood("gaussian")
+        check_data(bernoulli, data)
+    check_data(gaussian, data)
     with pytest.raises(DataError, match="NaN"):
-        Dataset(x=np.array([[np.nan]], np.float32), y=None, name="t").check_likelihood("gaussian")
+        check_data(gaussian, Dataset(x=np.array([[np.nan]], np.float32), y=None, name="t"))
 
 
 def test_pipeline_shuffles_reproducibly_and_covers_every_sample():

@@ -5,13 +5,16 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.sparse
+from conftest import ROOT, run_main
 from native_files import write_har_mat, write_rcv1, write_reuters10k, write_stl10, write_uci_har
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
+import train
 from vade_tf.config import DataConfig
-from vade_tf.data import DataError, load_dataset, rcv1, stl10
+from vade_tf.data import load_dataset, rcv1, shards, stl10
 from vade_tf.data.pipeline import batches, epoch_batches
+from vade_tf.errors import DataError
 
 
 # ----------------------------------------------------------------------------- HHAR
@@ -77,7 +80,7 @@ def test_rcv1_features_follow_the_tfidf_chain_computed_by_scikit_learn(rcv1_file
     source, kept = rcv1_files
     meta = rcv1.prepare(source, tmp_path / "prepared", shard_size=3, verbose=False)
     assert [s["n"] for s in meta["shards"]] == [3, 3, 1]
-    streamed = np.concatenate(list(rcv1.ShardedFeatures(tmp_path / "prepared")._rows(4, None, 0, False)))
+    streamed = np.concatenate(list(shards.ShardedFeatures(tmp_path / "prepared")._rows(4, None, 0, False)))
     texts = [text for _, text in kept.values()]
     counts = CountVectorizer(max_features=2000, token_pattern=r"\S+").fit_transform(texts)
     tfidf = TfidfTransformer(norm="l2", sublinear_tf=True).fit_transform(counts)
@@ -106,11 +109,11 @@ def test_rcv1_preparation_resumes_without_redoing_or_corrupting_shards(rcv1_file
     first = (out / "shard-00000.npz").read_bytes()
     kept_mtime = (out / "shard-00000.npz").stat().st_mtime_ns
     # An interruption: meta.json never written, the last shard lost, a half-written file left behind.
-    (out / rcv1.META_FILE).unlink()
+    (out / shards.META_FILE).unlink()
     (out / "shard-00002.npz").unlink()
     (out / "shard-00002.npz.partial").write_bytes(b"half a shard")
     with pytest.raises(DataError, match="no prepared Reuters features"):
-        rcv1.ShardedFeatures(out)
+        shards.ShardedFeatures(out)
     meta = rcv1.prepare(source, out, shard_size=3, verbose=False)
     assert meta["n_samples"] == 7 and (out / "shard-00002.npz").exists()
     assert (out / "shard-00000.npz").stat().st_mtime_ns == kept_mtime
@@ -127,15 +130,15 @@ def test_rcv1_rejects_a_file_that_is_not_in_token_format(tmp_path):
 def _synthetic_prepared(directory, n, shard_size, seed=0):
     rng = np.random.default_rng(seed)
     directory.mkdir()
-    shards = []
+    written = []
     for i, start in enumerate(range(0, n, shard_size)):
         rows = min(shard_size, n - start)
         x = scipy.sparse.random(rows, 2000, density=0.04, format="csr", dtype=np.float32, random_state=rng)
-        rcv1.write_shard(directory / rcv1.shard_name(i), x, rng.integers(0, 4, rows))
-        shards.append({"file": rcv1.shard_name(i), "n": rows})
-    meta = {"n_samples": n, "n_features": 2000, "shards": shards, "min": 0.0, "max": 1.0}
-    (directory / rcv1.META_FILE).write_text(json.dumps(meta))
-    return rcv1.ShardedFeatures(directory)
+        shards.write_shard(directory / shards.shard_name(i), x, rng.integers(0, 4, rows))
+        written.append({"file": shards.shard_name(i), "n": rows})
+    meta = {"n_samples": n, "n_features": 2000, "shards": written, "min": 0.0, "max": 1.0}
+    (directory / shards.META_FILE).write_text(json.dumps(meta))
+    return shards.ShardedFeatures(directory)
 
 
 def test_streamed_epochs_visit_every_row_once_in_a_new_order(tmp_path):
@@ -260,15 +263,10 @@ FIXTURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FIXTURES))
 def test_each_config_trains_from_native_files(tmp_path, name):
     """configs/NAME.json, shrunk to a tiny network and one epoch, on files in the native format."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).parent.parent
     data_dir = tmp_path / "data"
     if name not in ("mnist", "custom"):
         data_dir.mkdir()
@@ -277,12 +275,10 @@ def test_each_config_trains_from_native_files(tmp_path, name):
     if name == "custom":
         extra = [f"data.path={data_dir / 'mine.csv'}", "model.n_clusters=3"]
     sets = ["model.hidden_dims=[16,8]", "model.latent_dim=3", "pretrain.batch_size=4", "train.batch_size=4",
-            "pretrain.gmm_n_init=1", "train.steps_per_execution=2", *extra]
-    args = [sys.executable, str(root / "train.py"), "--config", str(root / "configs" / f"{name}.json"),
-            "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "run"), "--epochs", "1",
-            "--pretrain-epochs", "1", "--quiet", *[a for s in sets for a in ("--set", s)]]
-    result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            "pretrain.layer_epochs=1", "pretrain.gmm_n_init=1", "train.steps_per_execution=2", *extra]
+    result = run_main(train.main, "--config", ROOT / "configs" / f"{name}.json", "--data-dir", data_dir,
+                      "--run-dir", tmp_path / "run", "--epochs", "1", "--pretrain-epochs", "1", "--quiet",
+                      *[a for s in sets for a in ("--set", s)])
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert np.isfinite(metrics["elbo"])
@@ -302,7 +298,7 @@ def test_workers_stream_disjoint_files_in_equal_steps(tmp_path):
     seen = []
     for index in range(2):
         own = {bytes(row) for i in features._worker_files((index, 2))
-               for row in rcv1.read_shard(features.paths[i])[0].toarray()}
+               for row in shards.read_shard(features.paths[i])[0].toarray()}
         batches = [b.numpy() for b in epoch_batches(features, 32, 3, 0, 2, shard=(index, 2))]
         assert len(batches) == 2 * 7 and all(b.shape == (16, 2000) for b in batches)
         rows = [bytes(row) for b in batches[:7] for row in b]

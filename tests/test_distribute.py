@@ -19,6 +19,7 @@ def mirrored(tmp_path_factory):
     return json.loads(result.stdout.strip().splitlines()[-1]), run_dir
 
 
+@pytest.mark.slow
 def test_two_mirrored_replicas_follow_the_one_device_trajectory(mirrored):
     """Same global batch, same updates: the loss is reduced over replicas as the global-batch mean."""
     report, _ = mirrored
@@ -30,6 +31,7 @@ def test_two_mirrored_replicas_follow_the_one_device_trajectory(mirrored):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_mirrored_run_pretrains_once_and_trains_to_the_clusters(mirrored):
     report, run_dir = mirrored
     assert report["run"]["acc"] > 0.95 and np.isfinite(report["run"]["elbo"])
@@ -46,6 +48,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_train_the_same_model(tmp_path):
     """MultiWorkerMirroredStrategy, two processes on 127.0.0.1: both end with the same weights."""
     from vade_tf.exporting import load_run
@@ -74,12 +77,13 @@ def test_two_workers_on_localhost_train_the_same_model(tmp_path):
 
 
 def test_multi_worker_without_a_shared_pretraining_is_refused_before_any_work(tmp_path):
-    from vade_tf.config import ConfigError, load_config
+    from vade_tf.config import load_config
     from vade_tf.data import Dataset
-    from vade_tf.training import train_and_evaluate
+    from vade_tf.errors import ConfigError
+    from vade_tf.runs import train_and_evaluate
 
-    config = load_config(overrides={"train.strategy": "multi_worker"})
     data = Dataset(x=np.zeros((200, 4), np.float32), y=None, name="zeros")
     with pytest.raises(ConfigError, match="multi_worker needs pretrain.from_dir"):
-        train_and_evaluate(config, tmp_path / "run", verbose=0, data=data)
+        train_and_evaluate(load_config(overrides={"train.strategy": "multi_worker"}), tmp_path / "run",
+                           verbose=0, data=data)
     assert not (tmp_path / "run" / "config.json").exists()

@@ -8,16 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_main
 
+import export
 from vade_tf import exporting, rundir
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
-from vade_tf.training import train_and_evaluate
+from vade_tf.errors import ExportError
+from vade_tf.runs import train_and_evaluate
 
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.epochs": 2, "train.epochs": 1,
-        "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
+TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+        "pretrain.epochs": 2, "train.epochs": 1, "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
 
 # Runs in a fresh interpreter: loads an export with TensorFlow alone and calls every signature.
 LOAD_AND_CALL = """
@@ -136,7 +139,7 @@ def test_a_failed_export_leaves_nothing_and_versions_count_up(trained_run, tmp_p
     monkeypatch.undo()
     assert exporting.export(trained_run, base)["version"] == 1
     assert exporting.export(trained_run, base)["version"] == 2
-    with pytest.raises(exporting.ExportError, match="already exists; pass --overwrite"):
+    with pytest.raises(ExportError, match="already exists; pass --overwrite"):
         exporting.export(trained_run, base, version=2)
     assert exporting.export(trained_run, base, version=2, overwrite=True)["version"] == 2
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]
@@ -157,9 +160,7 @@ def test_export_cli_explains_an_unusable_run_dir_in_one_line(trained_run, tmp_pa
         else:
             spec = json.loads((run_dir / rundir.MODEL_SPEC).read_text())
             (run_dir / rundir.MODEL_SPEC).write_text(json.dumps({**spec, "encoder_kind": "conv"}))
-    args = [sys.executable, str(ROOT / "export.py"), "--run-dir", str(run_dir),
-            "--export-dir", str(tmp_path / "models")]
-    result = subprocess.run(args, capture_output=True, text=True, env=ENV)
+    result = run_main(export.main, "--run-dir", run_dir, "--export-dir", tmp_path / "models")
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and fragment in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 
 from vade_tf import elbo
-from vade_tf.model import StaircaseDecay, VaDE
-from vade_tf.training import partition_log_gamma
+from vade_tf.fit import StaircaseDecay, partition_log_gamma
+from vade_tf.model import VaDE
 
 D, K, J = 12, 3, 2
 

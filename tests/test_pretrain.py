@@ -3,7 +3,7 @@ import pytest
 from sklearn.mixture import GaussianMixture
 
 from vade_tf.metrics import cluster_accuracy
-from vade_tf.pretrain import fit_mixture, partition_moments, spectral_partition, umap_partition
+from vade_tf.partition import fit_mixture, partition_moments, spectral_partition, umap_partition
 
 
 def _correlated_clusters(n_per_cluster=300, seed=0):

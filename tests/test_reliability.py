@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, run_main, run_script
 
+import train
 from vade_tf import rundir
 
-ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY = ["--set", "model.hidden_dims=[32,16]", "--set", "model.latent_dim=3", "--set", "pretrain.method=plain",
         "--set", "pretrain.gmm_n_init=1", "--set", "train.steps_per_execution=4", "--set",
@@ -21,11 +22,17 @@ TINY = ["--set", "model.hidden_dims=[32,16]", "--set", "model.latent_dim=3", "--
         "--pretrain-epochs", "2"]
 
 
-def _train(run_dir, *args, wait=True):
-    command = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), *TINY, *args]
-    if not wait:
-        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    return subprocess.run(command, capture_output=True, text=True, env=ENV)
+def _train(run_dir, *args):
+    """train.py's main in this process."""
+    return run_main(train.main, "--run-dir", run_dir, *TINY, *args)
+
+
+def _train_process(run_dir, *args, wait=True):
+    """train.py in a process of its own: for what only a process shows (exit status, signals)."""
+    if wait:
+        return run_script("train.py", "--run-dir", run_dir, *TINY, *args)
+    command = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), *TINY, *map(str, args)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
 # ----------------------------------------------------------------------------- bad input, one line each
@@ -125,6 +132,14 @@ def test_bad_input_gets_one_line_and_exit_code_2(tmp_path, case):
     assert not (tmp_path / "run").exists()  # nothing written
 
 
+def test_a_process_given_bad_input_exits_2_with_one_line_on_stderr(tmp_path):
+    """The same contract seen from outside: the exit status and stderr of a real process."""
+    arguments, fragment = BAD["unknown key"]
+    result = _train_process(tmp_path / "run", *arguments(tmp_path))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
 # ----------------------------------------------------------------------------- crashes and stops
 # Two warm-up epochs: the kills below land in one (step 12) and after it (step 60), both resumed.
 RESUMABLE = ["--epochs", "6", "--set", "train.deterministic=true", "--set", "train.checkpoint_every_steps=4",
@@ -147,7 +162,7 @@ def _newest_step(run_dir: Path) -> int:
 
 def _run_until(run_dir, step, send):
     """Start a run, and once a checkpoint at ``step`` or later exists, send it ``send``."""
-    process = _train(run_dir, *RESUMABLE, wait=False)
+    process = _train_process(run_dir, *RESUMABLE, wait=False)
     deadline = time.time() + 300
     while _newest_step(run_dir) < step and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -157,6 +172,7 @@ def _run_until(run_dir, step, send):
     return process.returncode, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kill_after_step", [12, 60])  # in the first epoch (17 steps), and in the fourth
 def test_a_sigkilled_run_resumes_to_the_same_result(tmp_path, uninterrupted, kill_after_step):
     code, _ = _run_until(tmp_path, kill_after_step, signal.SIGKILL)
@@ -171,6 +187,7 @@ def test_a_sigkilled_run_resumes_to_the_same_result(tmp_path, uninterrupted, kil
         assert metrics[key] == uninterrupted[key], key
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     code, err = _run_until(tmp_path, 20, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
@@ -191,8 +208,9 @@ def test_a_same_seed_rerun_gives_identical_metrics(tmp_path, uninterrupted):
 
 def test_a_truncated_checkpoint_is_reported_and_the_previous_one_used(tmp_path, uninterrupted):
     from vade_tf.config import load_config
+    from vade_tf.fit import compile_for_training
+    from vade_tf.initialise import build_model
     from vade_tf.resume import TrainingState, checkpoint_identity
-    from vade_tf.training import build_model, compile_for_training
 
     result = _train(tmp_path, "--epochs", "2")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -225,8 +243,9 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
     from vade_tf.config import load_config
     from vade_tf.data import load_dataset
     from vade_tf.errors import TrainingStopped
+    from vade_tf.fit import compile_for_training, fit_vade
+    from vade_tf.initialise import build_model
     from vade_tf.resume import TrainingState, checkpoint_identity
-    from vade_tf.training import build_model, compile_for_training, fit_vade
 
     class Poison(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):

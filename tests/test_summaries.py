@@ -8,7 +8,7 @@ from vade_tf import figures
 from vade_tf.callbacks import PNG_FILES, PROJECTOR_DIR
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
-from vade_tf.training import train_and_evaluate
+from vade_tf.runs import train_and_evaluate
 
 EPOCHS = 3
 TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",

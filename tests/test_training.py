@@ -1,32 +1,24 @@
 """End to end: known answers on well separated data, and the CLI writing every artefact."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import ROOT, run_main
 
+import train
 from vade_tf import rundir
-from vade_tf.config import ConfigError, load_config
+from vade_tf.config import load_config
 from vade_tf.data import Dataset, load_dataset
+from vade_tf.errors import ConfigError
+from vade_tf.evaluation import elbo_estimate, evaluate
+from vade_tf.fit import fit_vade, learning_rate_schedules, partition_log_gamma
+from vade_tf.inference import assign_clusters
+from vade_tf.initialise import build_model, initialise
 from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
-from vade_tf.training import (
-    assign_clusters,
-    build_model,
-    elbo_estimate,
-    evaluate,
-    fit_vade,
-    initialise,
-    learning_rate_schedules,
-    partition_log_gamma,
-    train_and_evaluate,
-)
+from vade_tf.runs import best_restart, train_and_evaluate
 
-ROOT = Path(__file__).parent.parent
 TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
 
 
@@ -67,11 +59,12 @@ def test_the_final_elbo_spends_its_draws_to_shrink_its_monte_carlo_error():
 
 
 def test_the_partition_warmup_refuses_several_workers_by_name(tmp_path):
-    config = load_config(overrides={**TINY, "model.n_clusters": 3, "train.strategy": "multi_worker",
-                                    "pretrain.from_dir": str(tmp_path), "train.batch_size": 10,
-                                    "train.partition_warmup_epochs": 2})
     with pytest.raises(ConfigError, match="train.partition_warmup_epochs needs in-memory features and one"):
+        config = load_config(overrides={**TINY, "model.n_clusters": 3, "train.strategy": "multi_worker",
+                                        "pretrain.from_dir": str(tmp_path), "train.batch_size": 10,
+                                        "train.partition_warmup_epochs": 2})
         train_and_evaluate(config, tmp_path / "run", verbose=0, data=_separated_clusters(n_per_cluster=10))
+    assert not (tmp_path / "run").exists()
 
 
 def test_the_partition_becomes_a_finite_one_hot_log_gamma():
@@ -94,11 +87,11 @@ def test_mixture_schedule_is_the_network_schedule_scaled():
 
 
 def _train(run_dir, *extra):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), "--epochs", "2",
-            "--pretrain-epochs", "2", "--set", "pretrain.layer_epochs=1",
-            "--set", "model.hidden_dims=[32,16]", "--set", "pretrain.gmm_n_init=2", *extra]
-    return subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    """train.py on the embedded digits, tiny and short, in this process."""
+    return run_main(train.main, "--run-dir", run_dir, "--epochs", "2", "--pretrain-epochs", "2",
+                    "--set", "pretrain.method=plain", "--set", "model.hidden_dims=[32,16]",
+                    "--set", "pretrain.gmm_n_init=2", "--set", "logging.tsne_samples=200",
+                    "--set", "logging.embedding_samples=200", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -190,14 +183,29 @@ def test_partition_warmup_trains_from_the_saved_partition(digits_run, tmp_path):
     assert split.returncode == 0, split.stderr[-2000:]  # the held-out rows leave the partition with them
 
 
-def test_restarts_keep_the_best_elbo_not_the_best_accuracy(tmp_path):
-    result = _train(tmp_path, "--set", "train.restarts=2")
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / rundir.METRICS_FILE).read_text())
-    elbos = [r["final"]["elbo"] for r in metrics["restarts"]]
-    assert len(elbos) == 2 and metrics["best_restart"] == int(np.argmax(elbos))
-    assert metrics["elbo"] == max(elbos)
-    assert (tmp_path / "restart_1" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()
+def test_restarts_keep_the_best_elbo_not_the_best_accuracy():
+    records = [{"restart": 0, "final": {"elbo": -90.0, "acc": 0.97}},
+               {"restart": 1, "final": {"elbo": -80.0, "acc": 0.60}},
+               {"restart": 2, "final": {"elbo": -85.0, "acc": 0.99}}]
+    assert best_restart(records)["restart"] == 1
+
+
+def test_a_cache_is_reused_whole_for_its_own_config_and_for_its_networks_under_another_mixture():
+    config = load_config(overrides=TINY)
+    fingerprint = rundir.pretrain_fingerprint(config, 64, 0)
+    cached = {"digest": rundir.fingerprint_digest(fingerprint), "fingerprint": fingerprint}
+
+    def reuse(**overrides):
+        return rundir.cache_reuse(cached, rundir.pretrain_fingerprint(
+            load_config(overrides={**TINY, **overrides}), 64, 0))
+
+    assert reuse() == "pretraining" and reuse(**{"data.dir": "/moved"}) == "pretraining"
+    assert reuse(**{"model.n_clusters": 14}) == "autoencoder"
+    assert reuse(**{"pretrain.spectral_neighbors": 10}) == "autoencoder"
+    assert reuse(**{"model.covariance": "diag", "pretrain.mixture_init": "gmm"}) == "autoencoder"
+    assert reuse(**{"pretrain.epochs": 3}) is None and reuse(**{"model.latent_dim": 4}) is None
+    assert rundir.cache_reuse(None, fingerprint) is None
+    assert rundir.cache_reuse(cached, rundir.pretrain_fingerprint(config, 64, 1)) is None  # another seed
 
 
 def test_restart_selection_trains_only_the_best_early_elbo_to_the_end(tmp_path):
@@ -211,6 +219,8 @@ def test_restart_selection_trains_only_the_best_early_elbo_to_the_end(tmp_path):
     assert metrics["best_restart"] == int(np.argmax(early)) and "selection" in best
     assert [len(r["epochs"]) for r in records] == [3 if r is best else 1 for r in records]
     assert metrics["elbo"] == best["final"]["elbo"]
+    for r in range(3):  # each restart pretrained its own autoencoder
+        assert (tmp_path / f"restart_{r}" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()
 
 
 def test_the_pretraining_cache_follows_the_data_not_where_it_lives():
@@ -236,12 +246,10 @@ def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):
     centres = rng.normal(scale=4.0, size=(8, 30))
     x = (centres[y] + rng.normal(size=(len(y), 30))).astype(np.float32)
     np.savez(tmp_path / "mine.npz", X=x, y=y)
-    template = str(ROOT / "configs" / "custom.json")
-    result = subprocess.run([sys.executable, str(ROOT / "train.py"), "--config", template,
-                             "--run-dir", str(tmp_path / "run"), "--epochs", "20", "--quiet",
-                             "--set", f"data.path={json.dumps(str(tmp_path / 'mine.npz'))}",
-                             "--set", "model.n_clusters=8", "--set", "logging.tsne_samples=0"],
-                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    result = run_main(train.main, "--config", ROOT / "configs" / "custom.json",
+                      "--run-dir", tmp_path / "run", "--epochs", "20", "--quiet",
+                      "--set", f"data.path={json.dumps(str(tmp_path / 'mine.npz'))}",
+                      "--set", "model.n_clusters=8", "--set", "logging.tsne_samples=0")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / rundir.METRICS_FILE).read_text())
     epochs = metrics["restarts"][0]["epochs"]

@@ -13,19 +13,18 @@ checkpoints and resumes through the same code as VaDE.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
-import keras
 import numpy as np
 
 from vade_tf import rundir
-from vade_tf.config import Config, ConfigError
+from vade_tf.config import Config
 from vade_tf.data import Dataset
-from vade_tf.metrics import clustering_scores
-from vade_tf.pretrain import encode_means, gaussian_mixture
-from vade_tf.training import build_model, evaluation_scores, fit_vade, initialise
+from vade_tf.fit import fit_vade
+from vade_tf.inference import mean_encoder
+from vade_tf.initialise import build_model, initialise
+from vade_tf.partition import gaussian_mixture
 
 Assigner = Callable[[np.ndarray], np.ndarray]
 
@@ -66,38 +65,19 @@ def train_vae(config: Config, data: Dataset, run_dir: Path, verbose: int):
     return vae, history
 
 
-def fit_baseline(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
-    """Train ``config.method``'s baseline; returns its cluster assigner and what to record about it."""
-    if not data.in_memory:
-        raise ConfigError(f"method={config.method}: the GaussianMixture needs in-memory features, which "
-                          f"{data.name} streams from disk; use method=vade")
-    if config.method == "gmm":
-        return _fit_gmm(data.x, config)
-    if config.method == "ae_gmm":
-        model = pretrained_autoencoder(config, data, run_dir, verbose)
-        assign, info = _fit_gmm(encode_means(model, data.x), config)
-        return (lambda x: assign(encode_means(model, x))), info
+def fit_gmm_on_inputs(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
+    return _fit_gmm(data.x, config)
+
+
+def fit_ae_gmm(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
+    encode = mean_encoder(pretrained_autoencoder(config, data, run_dir, verbose))
+    assign, info = _fit_gmm(encode(data.x), config)
+    return (lambda x: assign(encode(x))), info
+
+
+def fit_vae_gmm(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
     vae, history = train_vae(config, data, run_dir, verbose)
-    assign, info = _fit_gmm(encode_means(vae, data.x), config)
+    encode = mean_encoder(vae)
+    assign, info = _fit_gmm(encode(data.x), config)
     info["vae_epochs"] = history
-    return (lambda x: assign(encode_means(vae, x))), info
-
-
-def train_baseline(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,
-                   evaluation_data: Optional[Dataset]) -> dict:
-    """Fit ``config.method``'s baseline and write config.json and metrics.json like a VaDE run."""
-    start = time.perf_counter()
-    keras.utils.set_random_seed(config.seed)
-    rundir.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
-    assign, info = fit_baseline(config, data, run_dir, verbose)
-    metrics = {"method": config.method, "seed": config.seed, "command": command,
-               "n_samples": int(len(data.x)), "gmm": info}
-    if data.y is not None:
-        metrics.update(clustering_scores(data.y, assign(data.x)))
-    if evaluation_data is not None:
-        metrics["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
-    metrics.update(wall_time_s=time.perf_counter() - start, versions=rundir.library_versions())
-    rundir.write_json(run_dir / rundir.METRICS_FILE, metrics)
-    if verbose and "acc" in metrics:
-        print(f"{config.method}: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f}")
-    return metrics
+    return (lambda x: assign(encode(x))), info

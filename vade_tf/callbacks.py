@@ -1,4 +1,5 @@
-"""TensorBoard beyond Keras's scalars: what the paper's figures show, and what tells a run is healthy.
+"""The callbacks of a VaDE run: each epoch's clustering scores (``ClusteringMetrics``), and TensorBoard
+beyond Keras's scalars (``RunSummaries``): what the paper's figures show, and what tells a run is healthy.
 
 Per epoch: learning rates, steps per second, histograms of pi, mu_c, sigma_c^2 and a warning when a
 cluster's weight falls below ``logging.min_cluster_weight`` (mixture collapse). Every
@@ -21,24 +22,54 @@ import tensorflow as tf
 from vade_tf import figures
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import inference_dataset
-from vade_tf.metrics import cluster_to_label, contingency
+from vade_tf.inference import cluster_assigner
+from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores, contingency
 
 PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
              "confusion": "confusion.png", "tsne": "tsne.png"}
 PROJECTOR_DIR = "projector"
 
 
-def flat_hparams(config_dict: dict) -> dict:
-    """The resolved config as HParams values (scalars and strings; lists become strings)."""
-    flat = {}
-    for section, values in config_dict.items():
-        items = values.items() if isinstance(values, dict) else [(None, values)]
-        for key, value in items:
-            name = section if key is None else f"{section}.{key}"
-            if value is None or isinstance(value, (list, tuple)):
-                value = str(value)
-            flat[name] = value
-    return flat
+class ClusteringMetrics(keras.callbacks.Callback):
+    """Adds per-epoch scores of the model's assignment of all samples (one encoder pass) to the logs:
+    ``largest_cluster``, the share of samples in the biggest cluster, which warns of a collapse the
+    moment it happens; ``partition_agreement`` when the starting partition is known, the ACC of the
+    assignment against it, an unsupervised measure of how far training moved from its start;
+    ACC/NMI/ARI/V-measure when labels exist; and with ``evaluation`` (the held-out protocol's other
+    split), that split's scores as ``evaluation_acc`` and so on, so its curve is on record too."""
+
+    COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
+
+    def __init__(self, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
+                 partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None):
+        super().__init__()
+        self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
+        self.evaluation = evaluation
+        self.assign = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.assign is None:  # compiled once, not again for each fit of a run (warm-up, resume)
+            self.assign = cluster_assigner(self.model)
+        assignments = self.assign(self.x)
+        scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
+        if self.partition is not None:
+            scores["partition_agreement"] = cluster_accuracy(self.partition, assignments)
+        if self.y is not None:
+            scores.update(clustering_scores(self.y, assignments))
+        if self.evaluation is not None:
+            held_out = clustering_scores(self.evaluation.y, self.assign(self.evaluation.x))
+            scores.update({f"evaluation_{name}": value for name, value in held_out.items()})
+        if logs is not None:
+            logs.update(scores)
+        if self.verbose:
+            shown = " ".join(f"{name} {scores[name]:.4f}" for name in
+                             ("acc", "nmi", "ari", "partition_agreement", "evaluation_acc",
+                              "evaluation_nmi") if name in scores)
+            print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} {shown}", flush=True)
+            if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
+                print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
+                      "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
+                      "smaller train.mixture_learning_rate or another seed", flush=True)
 
 
 class RunSummaries(keras.callbacks.Callback):
@@ -55,6 +86,7 @@ class RunSummaries(keras.callbacks.Callback):
         self.x_show, self.y_show = self._subsample(logging.embedding_samples)
         self.epoch_start = 0.0
         self.last_epoch = -1
+        self.assign = None
 
     # ----------------------------------------------------------------------------- helpers
     def _subsample(self, n: int):
@@ -70,8 +102,9 @@ class RunSummaries(keras.callbacks.Callback):
         return self.model.encoder(tf.constant(self.x_show))[0].numpy()
 
     def _assignments(self) -> np.ndarray:
-        probs = self.model.predict(inference_dataset(self.data.x, 2048), verbose=0)
-        return np.argmax(probs, axis=1)
+        if self.assign is None:  # compiled once for the run
+            self.assign = cluster_assigner(self.model)
+        return self.assign(self.data.x)
 
     def _image(self, name: str, picture: np.ndarray, step: int, save_png: bool) -> None:
         tf.summary.image(name, picture[None], step=step)
@@ -169,6 +202,10 @@ class RunSummaries(keras.callbacks.Callback):
         step = self.last_epoch + 1
         if self.model.stop_training or (self.epochs is not None and step < self.epochs):
             return
+        self.write_final_pictures(step)
+
+    def write_final_pictures(self, step: int) -> None:
+        """The end-of-run pictures, projector snapshot and t-SNE figure of the model at epoch ``step``."""
         with self.writer.as_default():
             self._pictures(step, final=True)
             self._embeddings()
@@ -180,7 +217,9 @@ class RunSummaries(keras.callbacks.Callback):
         from tensorboard.plugins.hparams import api as hp
 
         with self.writer.as_default():
-            hp.hparams(self.hparams, trial_id=str(self.log_dir))
+            # HParams takes numbers, strings and booleans: lists and nulls are shown as text.
+            hp.hparams({name: str(value) if value is None or isinstance(value, (list, tuple)) else value
+                        for name, value in self.hparams.items()}, trial_id=str(self.log_dir))
             for name in ("acc", "nmi", "ari", "elbo"):
                 if name in final_metrics:
                     tf.summary.scalar(f"final/{name}", final_metrics[name], step=self.last_epoch + 1)

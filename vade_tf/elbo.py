@@ -13,6 +13,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from vade_tf import likelihoods
+
 tfd = tfp.distributions
 
 
@@ -50,16 +52,6 @@ def cluster_log_posterior(prior: tfd.MixtureSameFamily, z):
     return tf.nn.log_softmax(log_pi + log_pz_c, axis=-1)
 
 
-def reconstruction_log_prob(x, x_params, likelihood: str):
-    """log p(x|z) summed over the D input dimensions; x [..., D], x_params from the decoder."""
-    if likelihood == "bernoulli":
-        # Continuous x in [0, 1] is allowed: this is the cross-entropy the paper optimises on MNIST.
-        labels = tf.broadcast_to(x, tf.shape(x_params))
-        return -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=x_params), -1)
-    mean, log_var = tf.split(x_params, 2, axis=-1)
-    return tfd.Independent(tfd.Normal(mean, tf.exp(0.5 * log_var)), 1).log_prob(x)
-
-
 def kl_terms(z_mean, z_log_var, log_gamma, prior):
     """The two KL terms of Eq. 12 for a given gamma.
 
@@ -83,7 +75,7 @@ def elbo_terms(x, z_mean, z_log_var, z_samples, x_params, prior, likelihood: str
     ``kl_z`` (sum_c gamma_c KL(q(z|x) || p(z|c))), ``kl_c`` (KL(gamma || pi)) and ``elbo``.
     A given ``log_gamma`` [L or 1, B, K] replaces Eq. 16's (a fixed assignment; still a lower bound).
     """
-    reconstruction = tf.reduce_mean(reconstruction_log_prob(x, x_params, likelihood), 0)      # [B]
+    reconstruction = tf.reduce_mean(likelihoods.log_prob(x, x_params, likelihood), 0)           # [B]
     if log_gamma is None:
         log_gamma = cluster_log_posterior(prior, z_samples)                                   # [L, B, K]
     kl_z, kl_c = (tf.reduce_mean(term, 0) for term in kl_terms(z_mean, z_log_var, log_gamma, prior))

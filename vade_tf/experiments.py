@@ -16,8 +16,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from vade_tf import rundir
-from vade_tf.config import Config, ConfigError, config_from_dict, load_config
+from vade_tf import files, rundir
+from vade_tf.config import LOCATION_KEYS, Config, config_from_dict, flat, load_config
+from vade_tf.errors import ConfigError
+from vade_tf.registry import METHODS
+from vade_tf.validation import check_data
 
 # Table 2 of Jiang et al. (2017), clustering accuracy in %.
 PAPER_ACC = {
@@ -30,7 +33,6 @@ PAPER_ACC = {
 # The number of clusters behind each Table 2 figure (the dataset's classes): with another K the
 # paper has no figure to stand beside.
 PAPER_CLUSTERS = {"mnist": 10, "hhar": 6, "reuters10k": 4, "reuters": 4, "stl10": 10}
-METHOD_NAMES = {"gmm": "GMM", "ae_gmm": "AE+GMM", "vae_gmm": "VAE+GMM", "vade": "VaDE"}
 METRICS = ("acc", "nmi", "ari", "v_measure")
 # What each run's record keeps of every epoch.
 EPOCH_KEYS = ("epoch", "acc", "nmi", "v_measure", "elbo", "partition_agreement", "largest_cluster",
@@ -39,8 +41,6 @@ EPOCH_KEYS = ("epoch", "acc", "nmi", "v_measure", "elbo", "partition_agreement",
 # is scored on the test split too.
 PROTOCOLS = {"all": {"data.split": "all", "data.evaluate_split": None},
              "heldout": {"data.split": "train", "data.evaluate_split": "test"}}
-# Keys that say where things are, not what is computed: a finished run is reused whatever they hold.
-_LOCATION_KEYS = (("data", "dir"), ("data", "cache_dir"), ("data", "download"), ("pretrain", "from_dir"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +69,9 @@ class Experiment:
 
 def check_experiment(experiment: Experiment) -> None:
     """One-line errors for an experiment that cannot run, before any training."""
-    unknown = [m for m in experiment.methods if m not in METHOD_NAMES]
+    unknown = [m for m in experiment.methods if m not in METHODS]
     if unknown:
-        raise ConfigError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHOD_NAMES)}")
+        raise ConfigError(f"unknown method '{unknown[0]}'; choose from {', '.join(METHODS)}")
     if experiment.protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol '{experiment.protocol}'; choose from {', '.join(PROTOCOLS)}")
     if not experiment.seeds or len(set(experiment.seeds)) != len(experiment.seeds):
@@ -85,14 +85,10 @@ def check_experiment(experiment: Experiment) -> None:
 
 
 def _comparable(config: dict) -> dict:
-    """A config as flat dotted keys with defaults filled in, without notes and location keys."""
-    full = config_from_dict(config).to_dict()
-    flat = {}
-    for section, value in full.items():
-        for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
-            if section != "notes" and (section, key) not in _LOCATION_KEYS:
-                flat[section if key is None else f"{section}.{key}"] = item
-    return flat
+    """A config as dotted keys with defaults filled in, without its notes and where things are: a
+    finished run is reused whatever those hold."""
+    flattened = flat(config_from_dict(config).to_dict())
+    return {key: value for key, value in flattened.items() if key != "notes" and key not in LOCATION_KEYS}
 
 
 def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
@@ -120,8 +116,9 @@ def _shared_pretraining(experiment: Experiment, seed: int, config: Config, input
     """The first run directory of this seed's autoencoder methods whose pretraining ``config`` would
     reproduce (finished before, or earlier in this experiment); None: pretrain anew."""
     for method in experiment.methods:
-        if method != "gmm" and _holds_pretraining(experiment.run_dir(method, seed), config, input_dim):
-            return experiment.run_dir(method, seed)
+        donor = experiment.run_dir(method, seed)
+        if METHODS[method].uses_autoencoder and _holds_pretraining(donor, config, input_dim):
+            return donor
     return None
 
 
@@ -165,8 +162,8 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
 
     ``on_progress`` gets the result over the runs finished so far after each run, so a long
     experiment that is stopped has recorded what it measured."""
-    from vade_tf.data import check_dataset, load_dataset
-    from vade_tf.training import train_and_evaluate
+    from vade_tf.data import load_dataset
+    from vade_tf.runs import train_and_evaluate
 
     check_experiment(experiment)
     start = time.perf_counter()
@@ -177,7 +174,8 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
         for method in experiment.methods:
             config, run_dir = experiment.config(method, seed), experiment.run_dir(method, seed)
             # Restarts pretrain one autoencoder each (seeds seed..seed+N-1): nothing to share.
-            if method != "gmm" and config.pretrain.from_dir is None and config.train.restarts == 1:
+            shares = METHODS[method].uses_autoencoder and config.train.restarts == 1
+            if shares and config.pretrain.from_dir is None:
                 donor = _shared_pretraining(experiment, seed, config, data.input_dim)
                 if donor is not None and donor != run_dir:
                     config = dataclasses.replace(
@@ -186,7 +184,7 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
             if metrics is None:
                 if verbose:
                     print(f"== {experiment.name}: {method}, seed {seed} -> {run_dir}", flush=True)
-                check_dataset(data, config)
+                check_data(config, data)
                 metrics = train_and_evaluate(config, run_dir, verbose=verbose, command=command, data=data)
             elif verbose:
                 print(f"== {experiment.name}: {method}, seed {seed}: finished in {run_dir}, read back")
@@ -239,11 +237,12 @@ def markdown_table(result: dict) -> str:
     for title, pick in blocks:
         lines += [f"## Scored on the {title}", "",
                   "| method | ACC | NMI | ARI | V-measure | paper ACC |", "|---|---|---|---|---|---|"]
-        for method in [m for m in METHOD_NAMES if m in result["methods"]]:  # the paper's row order
+        for method in [m for m in METHODS if m in result["methods"]]:  # the paper's row order
             entry = result["methods"][method]
             summary, paper = pick(entry["summary"]), entry["paper_acc"]
             cells = " | ".join(_cell(summary, m) for m in METRICS)
-            lines.append(f"| {METHOD_NAMES[method]} | {cells} | {'-' if paper is None else f'{paper:.2f}'} |")
+            paper_cell = "-" if paper is None else f"{paper:.2f}"
+            lines.append(f"| {METHODS[method].title} | {cells} | {paper_cell} |")
         lines.append("")
     # Start -> end of each run, in ACC and V-measure: on the trained-on samples the start is the
     # spectral partition; on the held-out split, the model made from it before training.
@@ -252,7 +251,7 @@ def markdown_table(result: dict) -> str:
     if held_out:
         header += " held-out ACC: start → end | held-out V-measure: start → end |"
     lines += ["## Per run", "", header + " wall time (min) |", "|---" * header.count("|") + "|"]
-    for method in [m for m in METHOD_NAMES if m in result["methods"]]:
+    for method in [m for m in METHODS if m in result["methods"]]:
         for run in result["methods"][method]["runs"]:
             start = run.get("start", {})
             cells = [_change(start.get("partition", {}), run, "acc"),
@@ -261,7 +260,7 @@ def markdown_table(result: dict) -> str:
                 cells += [_change(start.get("evaluation", {}), run.get("evaluation", {}), metric)
                           for metric in ("acc", "v_measure")]
             minutes = "-" if run.get("wall_time_s") is None else f"{run['wall_time_s'] / 60:.1f}"
-            lines.append(f"| {METHOD_NAMES[method]} | {run['seed']} | {' | '.join(cells)} | {minutes} |")
+            lines.append(f"| {METHODS[method].title} | {run['seed']} | {' | '.join(cells)} | {minutes} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -279,6 +278,6 @@ def write_results(result: dict, results_dir: Path) -> tuple[Path, Path]:
     """results/<experiment>.json and .md (atomic writes)."""
     json_path = Path(results_dir) / f"{result['experiment']}.json"
     md_path = json_path.with_suffix(".md")
-    rundir.write_json(json_path, result)
-    md_path.write_text(markdown_table(result))
+    files.write_json(json_path, result)
+    files.write_text(md_path, markdown_table(result))
     return json_path, md_path

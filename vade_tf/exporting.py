@@ -14,14 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from vade_tf import rundir
+from vade_tf import files, rundir
+from vade_tf.errors import ExportError
+from vade_tf.registry import DATASETS
 
 CONTRACT_FILE = "input_contract.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-
-
-class ExportError(ValueError):
-    """An export problem the user can fix; its message is one line naming it and the fix."""
 
 
 def _read_json(path: Path, run_dir: Path) -> dict:
@@ -71,8 +69,6 @@ def load_run(run_dir: Path):
 
 
 def input_contract(module, config: dict, metrics: dict) -> dict:
-    from vade_tf.serving import PREPROCESSING
-
     data_name = config.get("data", {}).get("name", "custom")
     images = module.image_features is not None
     contract = {
@@ -80,7 +76,7 @@ def input_contract(module, config: dict, metrics: dict) -> dict:
         "shape": [None, *module.image_features.input_shape[1:]] if images else [None, module.model.input_dim],
         "dtype": "float32",
         "preprocessing": ("96x96 RGB images, values 0-255, height-width-channel order" if images
-                          else PREPROCESSING.get(data_name, PREPROCESSING["custom"])),
+                          else DATASETS.get(data_name, DATASETS["custom"]).preprocessing),
         "dataset": data_name,
         "n_clusters": module.model.n_clusters,
         "latent_dim": module.model.latent_dim,
@@ -159,8 +155,8 @@ def write_version(module, config: dict, metrics: dict, base: Path, version: Opti
         module.archive().write_out(str(staging), verbose=False)
         assets = staging / "assets"
         assets.mkdir(exist_ok=True)
-        rundir.write_json(assets / CONTRACT_FILE, input_contract(module, config, metrics))
-        rundir.write_json(assets / rundir.CONFIG_FILE, config)
+        files.write_json(assets / CONTRACT_FILE, input_contract(module, config, metrics))
+        files.write_json(assets / rundir.CONFIG_FILE, config)
         warmup = write_warmup(staging, module)
         if target.exists():  # --overwrite: swap, then drop the old version
             retired = base / f".retired-{version}-{uuid.uuid4().hex[:8]}"

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vade_tf import elbo
-from vade_tf.networks import ConvDecoder, ConvEncoder, Decoder, Encoder
+from vade_tf import elbo, likelihoods
+from vade_tf.registry import ARCHITECTURES, resolve
 
 
 class VaDE(keras.Model):
@@ -42,20 +42,10 @@ class VaDE(keras.Model):
         self.architecture, self.conv_filters = architecture, [int(f) for f in conv_filters]
         self.conv_dense = [int(w) for w in conv_dense]
         self.image_shape = None if image_shape is None else [int(s) for s in image_shape]
-        if architecture == "conv":
-            if self.image_shape is None or int(np.prod(self.image_shape)) != self.input_dim:
-                raise ValueError(f"a conv VaDE needs image_shape (height, width, channels) with "
-                                 f"{self.input_dim} values, received {image_shape!r}")
-            self.encoder = ConvEncoder(self.image_shape, self.conv_filters, self.latent_dim, hidden_dtype,
-                                       self.conv_dense, name="encoder")
-            self.decoder = ConvDecoder(self.image_shape, self.conv_filters, likelihood, hidden_dtype,
-                                       self.conv_dense, name="decoder")
-        elif architecture == "mlp":
-            self.encoder = Encoder(self.hidden_dims, self.latent_dim, hidden_dtype, name="encoder")
-            self.decoder = Decoder(self.hidden_dims[::-1], self.input_dim, likelihood, hidden_dtype,
-                                   name="decoder")
-        else:
-            raise ValueError(f"architecture must be 'mlp' or 'conv', received {architecture!r}")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
+                             f"received {architecture!r}")
+        self.encoder, self.decoder = resolve(ARCHITECTURES[architecture].networks)(self)
         self.pi_logits = self.add_weight(shape=(self.n_clusters,), initializer="zeros", name="pi_logits")
         self.means = self.add_weight(shape=(self.n_clusters, self.latent_dim),
                                      initializer=keras.initializers.RandomNormal(seed=self.seed),
@@ -147,23 +137,15 @@ class VaDE(keras.Model):
         else:
             scale = tf.gather(elbo.component_scale(self.log_vars, self.scale_offdiag), cluster)  # [B, J, J]
             z = means + tf.linalg.matvec(scale, eps)
-        x_params = self.decoder(z)
-        if self.likelihood == "bernoulli":
-            x_mean = tf.sigmoid(x_params)
-            uniform = tf.random.stateless_uniform(tf.shape(x_mean), seed=tf.stack([seed, 1]))
-            x = tf.cast(uniform < x_mean, tf.float32)
-        else:
-            x_mean, log_var = tf.split(x_params, 2, axis=-1)
-            noise = tf.random.stateless_normal(tf.shape(x_mean), seed=tf.stack([seed, 1]))
-            x = x_mean + tf.exp(0.5 * log_var) * noise
-        return {"x": x, "x_mean": x_mean, "z": z}
+        x_given_z = likelihoods.decoded(self.decoder(z), self.likelihood)
+        # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
+        x_seed = tf.random.stateless_uniform([2], tf.stack([seed, 1]), minval=None, maxval=None,
+                                             dtype=tf.int32)
+        return {"x": x_given_z.sample(seed=x_seed), "x_mean": x_given_z.mean(), "z": z}
 
     def reconstruct(self, x):
         """E[x | z = E[z|x]]: the decoder's mean at the encoder's mean."""
-        x_params = self.decoder(self.encoder(x)[0])
-        if self.likelihood == "bernoulli":
-            return tf.sigmoid(x_params)
-        return tf.split(x_params, 2, axis=-1)[0]
+        return likelihoods.decoded(self.decoder(self.encoder(x)[0]), self.likelihood).mean()
 
     def elbo_terms(self, x, log_gamma=None, samples: Optional[int] = None) -> dict:
         """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps (L: ``samples``,
@@ -269,21 +251,3 @@ class VaDE(keras.Model):
                 "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
                 "conv_filters": self.conv_filters, "conv_dense": self.conv_dense,
                 "image_shape": self.image_shape, "covariance": self.covariance}
-
-
-class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """lr * decay ** floor(epoch / decay_epochs), floored at ``floor`` (the paper's step schedule)."""
-
-    def __init__(self, initial: float, decay: float, decay_epochs: int, steps_per_epoch: int,
-                 floor: float = 0.0):
-        self.initial, self.decay, self.decay_epochs = float(initial), float(decay), int(decay_epochs)
-        self.steps_per_epoch, self.floor = int(steps_per_epoch), float(floor)
-
-    def __call__(self, step):
-        epoch = tf.math.floordiv(tf.cast(step, tf.int64), self.steps_per_epoch)
-        exponent = tf.cast(tf.math.floordiv(epoch, self.decay_epochs), tf.float32)
-        return tf.maximum(self.initial * tf.pow(self.decay, exponent), self.floor)
-
-    def get_config(self):
-        return {"initial": self.initial, "decay": self.decay, "decay_epochs": self.decay_epochs,
-                "steps_per_epoch": self.steps_per_epoch, "floor": self.floor}

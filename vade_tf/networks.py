@@ -14,7 +14,10 @@ import math
 from typing import Optional, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from vade_tf.registry import LIKELIHOODS
 
 
 def _check_widths(name: str, widths: Sequence[int]) -> list[int]:
@@ -33,40 +36,55 @@ def _build_stack(layers, input_shape) -> tuple:
     return shape
 
 
+def _parameters_per_feature(likelihood: str) -> int:
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, received {likelihood!r}")
+    return LIKELIHOODS[likelihood].parameters_per_feature
+
+
 def _relu_stack(widths: Sequence[int], hidden_dtype: Optional[str], prefix: str) -> list:
     return [keras.layers.Dense(w, activation="relu", dtype=hidden_dtype, name=f"{prefix}_hidden_{i}")
             for i, w in enumerate(widths)]
 
 
-class Encoder(keras.layers.Layer):
-    """x -> (mean, log-variance) of q(z|x); the last hidden layer feeds two linear heads."""
+class _GaussianEncoder(keras.layers.Layer):
+    """An encoder whose ``features`` feed two linear heads: the mean and log-variance of q(z|x)."""
 
-    def __init__(self, hidden_dims: Sequence[int], latent_dim: int, hidden_dtype: Optional[str] = None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_dims = _check_widths("hidden_dims", hidden_dims)
+    def _add_heads(self, latent_dim: int) -> None:
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, received {latent_dim!r}")
         self.latent_dim = int(latent_dim)
-        self.hidden = _relu_stack(self.hidden_dims, hidden_dtype, self.name)
         self.mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
         # Starts at log sigma~^2 = 0 with zero weights, so the first samples are not wildly noisy.
         self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", dtype="float32",
                                           name="z_log_var")
 
+    def _build_heads(self, feature_shape) -> None:
+        self.mean.build(feature_shape)
+        self.log_var.build(feature_shape)
+
+    def call(self, x):
+        h = self.features(x)
+        return self.mean(h), self.log_var(h)
+
+
+class Encoder(_GaussianEncoder):
+    """x -> (mean, log-variance) of q(z|x); the last hidden layer feeds the two heads."""
+
+    def __init__(self, hidden_dims: Sequence[int], latent_dim: int, hidden_dtype: Optional[str] = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dims = _check_widths("hidden_dims", hidden_dims)
+        self.hidden = _relu_stack(self.hidden_dims, hidden_dtype, self.name)
+        self._add_heads(latent_dim)
+
     def build(self, input_shape):
-        shape = _build_stack(self.hidden, input_shape)
-        self.mean.build(shape)
-        self.log_var.build(shape)
+        self._build_heads(_build_stack(self.hidden, input_shape))
 
     def features(self, x):
         for layer in self.hidden:
             x = layer(x)
         return x
-
-    def call(self, x):
-        h = self.features(x)
-        return self.mean(h), self.log_var(h)
 
     def get_config(self):
         return {**super().get_config(), "hidden_dims": self.hidden_dims, "latent_dim": self.latent_dim}
@@ -79,12 +97,10 @@ class Decoder(keras.layers.Layer):
                  hidden_dtype: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         self.hidden_dims = _check_widths("hidden_dims", hidden_dims)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
         self.output_dim = int(output_dim)
         self.likelihood = likelihood
         self.hidden = _relu_stack(self.hidden_dims, hidden_dtype, self.name)
-        width = self.output_dim * (2 if likelihood == "gaussian" else 1)
+        width = self.output_dim * _parameters_per_feature(likelihood)
         self.out = keras.layers.Dense(width, dtype="float32", name="x_params")
 
     def build(self, input_shape):
@@ -117,7 +133,7 @@ def halved_sizes(height: int, width: int, n_layers: int) -> list[tuple[int, int]
     return sizes
 
 
-class ConvEncoder(keras.layers.Layer):
+class ConvEncoder(_GaussianEncoder):
     """x [B, H*W*C] -> (mean, log-variance) of q(z|x): stride-2 ReLU convolutions (4x4 kernels,
     divisible by the stride, so every input pixel is seen equally often), flattened, then optional
     ReLU dense layers of ``dense_dims``, into two heads."""
@@ -128,25 +144,20 @@ class ConvEncoder(keras.layers.Layer):
         self.image_shape = _check_image_shape(image_shape)
         self.filters = _check_widths("filters", filters)
         self.dense_dims = _check_widths("dense_dims", dense_dims) if dense_dims else []
-        self.latent_dim = int(latent_dim)
         self.convs = [keras.layers.Conv2D(f, 4, strides=2, padding="same", activation="relu",
                                           dtype=hidden_dtype, name=f"{self.name}_conv_{i}")
                       for i, f in enumerate(self.filters)]
         h, w = halved_sizes(*self.image_shape[:2], len(self.filters))[-1]
         self.feature_dim = h * w * self.filters[-1]
         self.hidden = _relu_stack(self.dense_dims, hidden_dtype, self.name)
-        self.mean = keras.layers.Dense(self.latent_dim, dtype="float32", name="z_mean")
-        self.log_var = keras.layers.Dense(self.latent_dim, kernel_initializer="zeros", dtype="float32",
-                                          name="z_log_var")
+        self._add_heads(latent_dim)
 
     def build(self, input_shape):
         shape = (None, *self.image_shape)
         for conv in self.convs:
             conv.build(shape)
             shape = conv.compute_output_shape(shape)
-        shape = _build_stack(self.hidden, (None, self.feature_dim))
-        self.mean.build(shape)
-        self.log_var.build(shape)
+        self._build_heads(_build_stack(self.hidden, (None, self.feature_dim)))
 
     def features(self, x):
         h = keras.ops.reshape(x, (-1, *self.image_shape))
@@ -156,10 +167,6 @@ class ConvEncoder(keras.layers.Layer):
         for layer in self.hidden:
             h = layer(h)
         return h
-
-    def call(self, x):
-        h = self.features(x)
-        return self.mean(h), self.log_var(h)
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
@@ -177,15 +184,13 @@ class ConvDecoder(keras.layers.Layer):
         self.image_shape = _check_image_shape(image_shape)
         self.filters = _check_widths("filters", filters)  # the encoder's order; used reversed
         self.dense_dims = _check_widths("dense_dims", dense_dims) if dense_dims else []  # likewise
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', received {likelihood!r}")
         self.likelihood = likelihood
         self.sizes = halved_sizes(*self.image_shape[:2], len(self.filters))
         h, w = self.sizes[-1]
         self.hidden = _relu_stack(self.dense_dims[::-1], hidden_dtype, self.name)
         self.dense = keras.layers.Dense(h * w * self.filters[-1], activation="relu", dtype=hidden_dtype,
                                         name=f"{self.name}_dense")
-        self.parameters_per_pixel = 2 if likelihood == "gaussian" else 1
+        self.parameters_per_pixel = _parameters_per_feature(likelihood)
         channels = list(reversed(self.filters[:-1])) + [self.image_shape[2] * self.parameters_per_pixel]
         self.deconvs = []
         for i, c in enumerate(channels):
@@ -221,3 +226,23 @@ class ConvDecoder(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
                 "likelihood": self.likelihood, "dense_dims": self.dense_dims}
+
+
+# The builders ``registry.ARCHITECTURES`` names: a VaDE's settings -> its (encoder, decoder).
+def mlp_networks(model) -> tuple[Encoder, Decoder]:
+    """The paper's fully connected networks of ``model.hidden_dims``; the decoder mirrors the encoder."""
+    return (Encoder(model.hidden_dims, model.latent_dim, model.hidden_dtype, name="encoder"),
+            Decoder(model.hidden_dims[::-1], model.input_dim, model.likelihood, model.hidden_dtype,
+                    name="decoder"))
+
+
+def conv_networks(model) -> tuple[ConvEncoder, ConvDecoder]:
+    """Stride-2 convolutions of ``model.conv_filters`` (and dense layers of ``model.conv_dense``) over
+    rows read as images of ``model.image_shape``, and their mirror image."""
+    if model.image_shape is None or int(np.prod(model.image_shape)) != model.input_dim:
+        raise ValueError(f"a conv VaDE needs image_shape (height, width, channels) with {model.input_dim} "
+                         f"values, received {model.image_shape!r}")
+    return (ConvEncoder(model.image_shape, model.conv_filters, model.latent_dim, model.hidden_dtype,
+                        model.conv_dense, name="encoder"),
+            ConvDecoder(model.image_shape, model.conv_filters, model.likelihood, model.hidden_dtype,
+                        model.conv_dense, name="decoder"))

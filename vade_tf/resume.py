@@ -18,8 +18,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
-from vade_tf import rundir
-from vade_tf.errors import TrainingStopped
+from vade_tf import files, rundir
+from vade_tf.errors import ConfigError, TrainingStopped
 
 KEEP = 2  # the newest two: if the last turns out unreadable, the one before it still is
 
@@ -46,7 +46,7 @@ class TrainingState:
         prefix = self.directory / f"ckpt-{step}"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.checkpoint.write(str(prefix))
-        rundir.write_json(prefix.with_suffix(".json"), {
+        files.write_json(prefix.with_suffix(".json"), {
             "epoch": epoch, "batches_done": batches_done, "step": step, "history": history,
             **self.identity})
         for old in self._records()[KEEP:]:
@@ -75,8 +75,6 @@ def checkpoint_identity(config, input_dim: int) -> dict:
 
 def check_resumable(directory: Path, identity: dict) -> None:
     """Refuse, before any work, to resume checkpoints that another config or dataset produced."""
-    from vade_tf.config import ConfigError
-
     for record_path in sorted(Path(directory).glob("ckpt-*.json")):
         try:
             record = json.loads(record_path.read_text())

@@ -1,4 +1,5 @@
-"""The run directory: its layout, atomic writes, and the fingerprint that guards cached pretraining."""
+"""The run directory: its layout, the lock that keeps one process in it, and the fingerprints that say
+when a cached pretraining or a checkpoint may be reused."""
 from __future__ import annotations
 
 import fcntl
@@ -6,9 +7,10 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
+from typing import Optional
 
+from vade_tf.config import LOCATION_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
@@ -31,17 +33,6 @@ CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def library_versions() -> dict:
     import keras
     import numpy
@@ -58,12 +49,20 @@ def library_versions() -> dict:
             "scikit_learn": sklearn.__version__}
 
 
+def _computed(config) -> dict:
+    """The config's sections without ``LOCATION_KEYS``: what is computed, not where things are."""
+    fields = config.to_dict()
+    for key in LOCATION_KEYS:
+        section, name = key.split(".")
+        fields[section] = {k: v for k, v in fields[section].items() if k != name}
+    return fields
+
+
 def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     """Everything that determines the pretrained weights and the starting partition: reuse only on an
     exact match. Where the data lives is not part of it (moving the data keeps the cache valid)."""
-    fields = config.to_dict()
-    data = {k: v for k, v in fields["data"].items()
-            if k not in ("dir", "cache_dir", "download", "evaluate_split")}
+    fields = _computed(config)
+    data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}  # scored, not trained on
     model = {k: v for k, v in fields["model"].items() if k != "mc_samples"}
     if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
         for key in CONV_SPEC_KEYS:
@@ -72,7 +71,7 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         model.pop("conv_dense")
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
-    pretrain = {k: v for k, v in fields["pretrain"].items() if k != "from_dir"}
+    pretrain = dict(fields["pretrain"])
     if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
         pretrain.pop("umap_neighbors")
     fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain}
@@ -101,10 +100,23 @@ def fingerprint_digest(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def cache_reuse(cached: Optional[dict], fingerprint: dict) -> Optional[str]:
+    """What a pretraining cache (its init.json; None while it has none) gives a run with
+    ``fingerprint``: "pretraining" (weights and partition: an exact match), "autoencoder" (only the
+    mixture or how the latent is partitioned differ: the networks, to partition anew), or None."""
+    if cached is None:
+        return None
+    if cached.get("digest") == fingerprint_digest(fingerprint):
+        return "pretraining"
+    if same_autoencoder(cached["fingerprint"], fingerprint):
+        return "autoencoder"
+    return None
+
+
 def training_digest(config) -> str:
     """What a checkpoint must share with the config that resumes it: everything that shapes the
     trajectory (data, model, pretraining, training and seed), except how many epochs to run."""
-    fields = config.to_dict()
+    fields = _computed(config)
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
     return fingerprint_digest({"data": data, "model": fields["model"],

@@ -22,20 +22,6 @@ import tensorflow as tf
 from vade_tf import elbo
 from vade_tf.model import VaDE
 
-# How raw data becomes the model's input ``x``, per dataset: the input contract in assets/.
-PREPROCESSING = {
-    "digits": "8x8 pixel counts (0-16), flattened row by row, divided by 16",
-    "mnist": "28x28 grayscale pixels (0-255), flattened row by row, divided by 255",
-    "fashion_mnist": "28x28 grayscale pixels (0-255), flattened row by row, divided by 255",
-    "hhar": "the 561 UCI HAR features as published (already normalised to [-1, 1])",
-    "reuters10k": "the 2000 TF-IDF features of reuters10k.mat / DEC's reutersidf10k.npy",
-    "reuters": "2000 TF-IDF features as vade_tf.data.rcv1 prepares them (its vocabulary and idf, "
-               "sublinear tf, rows of l2 norm 200)",
-    "stl10": "2048 ResNet-50 features (vade_tf.data.stl10.feature_extractor on 96x96 RGB images); "
-             "export with --images to send the images themselves",
-    "custom": "the features exactly as stored in the training file (data.path)",
-}
-
 
 class VaDEServing:
     """The trained encoder, decoder and mixture behind the three serving signatures."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vade_tf.data.dataset import DataError, Dataset, features, labels, only_split_all
+from vade_tf.data.dataset import Dataset, features, labels, only_split_all
+from vade_tf.errors import DataError
 
 FORMATS = (".npy", ".npz", ".csv")
 

@@ -1,16 +1,14 @@
-"""The in-memory dataset record, the checks every loader shares, and the registry keyed by ``data.name``."""
+"""The dataset record every loader returns, the checks loaders share, and ``load_dataset``."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
-
-class DataError(ValueError):
-    """A data problem the user can fix; its message is one line naming the file and the fix."""
+from vade_tf.errors import DataError
+from vade_tf.registry import DATASETS, resolve
 
 
 @dataclass(frozen=True)
@@ -29,14 +27,6 @@ class Dataset:
     @property
     def in_memory(self) -> bool:
         return isinstance(self.x, np.ndarray)
-
-    def check_likelihood(self, likelihood: str) -> None:
-        """Fail early when features cannot come from p(x|z) (streamed features are checked when prepared)."""
-        if self.in_memory and not np.all(np.isfinite(self.x)):
-            raise DataError(f"{self.name}: features contain NaN or Inf; clean or impute them first")
-        if likelihood == "bernoulli" and (self.x.min() < 0.0 or self.x.max() > 1.0):
-            raise DataError(f"{self.name}: features lie in [{self.x.min():g}, {self.x.max():g}] but the "
-                            "bernoulli likelihood needs [0, 1]; rescale or set model.likelihood=gaussian")
 
 
 def require_dir(config, dataset: str, expected: str) -> Path:
@@ -88,33 +78,6 @@ def only_split_all(config, dataset: str) -> None:
         raise DataError(f"{dataset} has no train/test split of its own; set data.split=all")
 
 
-def check_dataset(data: Dataset, config) -> None:
-    """Fail before any work when the data cannot serve this (full) Config."""
-    from vade_tf.config import ConfigError
-
-    data.check_likelihood(config.model.likelihood)
-    if config.train.batch_size > len(data.x):
-        raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
-                          f"{len(data.x)} samples of {data.name}; lower it")
-    if config.pretrain.method == "stacked_denoising" and not data.in_memory:
-        raise ConfigError(f"pretrain.method: stacked_denoising keeps every layer's codes in memory, which "
-                          f"{data.name}'s streamed features do not allow; use plain or denoising")
-
-
-# data.name -> (module, function); modules are imported on use, so reading MNIST never imports Keras.
-LOADERS = {
-    "digits": ("vade_tf.data.digits", "load"),
-    "mnist": ("vade_tf.data.idx", "load_mnist"),
-    "fashion_mnist": ("vade_tf.data.idx", "load_fashion_mnist"),
-    "hhar": ("vade_tf.data.har", "load"),
-    "reuters10k": ("vade_tf.data.reuters", "load_reuters10k"),
-    "reuters": ("vade_tf.data.rcv1", "load"),
-    "stl10": ("vade_tf.data.stl10", "load"),
-    "custom": ("vade_tf.data.custom", "load"),
-}
-
-
 def load_dataset(config) -> Dataset:
     """Load the dataset that ``config`` (a DataConfig) names, restricted to its split."""
-    module, function = LOADERS[config.name]
-    return getattr(importlib.import_module(module), function)(config)
+    return resolve(DATASETS[config.name].load)(config)

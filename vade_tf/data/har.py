@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vade_tf.data.dataset import DataError, Dataset, features, labels, require_dir
+from vade_tf.data.dataset import Dataset, features, labels, require_dir
+from vade_tf.errors import DataError
 
 N_FEATURES, N_CLASSES = 561, 6
 MAT_FILE = "HAR.mat"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vade_tf.data.dataset import DataError, Dataset
+from vade_tf.data.dataset import Dataset
+from vade_tf.errors import DataError
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),

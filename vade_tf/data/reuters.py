@@ -10,8 +10,9 @@ import zipfile
 
 import numpy as np
 
-from vade_tf.data.dataset import DataError, Dataset, features, labels, only_split_all, require_dir
+from vade_tf.data.dataset import Dataset, features, labels, only_split_all, require_dir
 from vade_tf.data.har import mat_arrays
+from vade_tf.errors import DataError
 
 N_FEATURES, N_CLASSES = 2000, 4
 MAT_FILE, NPY_FILE = "reuters10k.mat", "reutersidf10k.npy"

@@ -8,13 +8,14 @@ labels 1-10), runs ImageNet ResNet-50 without its head on the 96 x 96 images and
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from vade_tf.data.dataset import DataError, Dataset, features, labels, require_dir
+from vade_tf import files
+from vade_tf.data.dataset import Dataset, features, labels, require_dir
+from vade_tf.errors import DataError
 
 SIDE, CHANNELS, N_CLASSES, N_FEATURES = 96, 3, 10, 2048
 IMAGE_BYTES = SIDE * SIDE * CHANNELS
@@ -88,12 +89,6 @@ def extract_features(images: np.ndarray, weights: Optional[str], verbose: bool =
     return np.concatenate(out).astype(np.float32)
 
 
-def _save_atomically(path: Path, x: np.ndarray) -> None:
-    partial = path.with_name(path.name + ".partial.npy")
-    np.save(partial, x)
-    os.replace(partial, path)
-
-
 def cached_features(image_path: Path, cache_dir: Path, weights: Optional[str]) -> np.ndarray:
     """The split's features from the cache, or extracted and cached; a stale cache is recomputed."""
     n_images = count_images(image_path)
@@ -106,7 +101,7 @@ def cached_features(image_path: Path, cache_dir: Path, weights: Optional[str]) -
     x = extract_features(read_images(image_path), weights)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        _save_atomically(cache, x)
+        files.save_npy(cache, x)
     except OSError as e:
         raise DataError(f"cannot write the feature cache {cache} ({e.strerror}); set data.cache_dir "
                         "to a writable directory") from None

@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Write a finished run directory's figures as a results/ record.
 
 Everything comes from the run's own metrics.json, so a record never holds a figure the run did not
 produce; the caller adds what the run cannot know (the experiment, the commit, notes):
 
-    python results/record_run.py --run-dir runs/mnist-s0 --out results/mnist-seed0.json \
+    python -m vade_tf.tools.record_run --run-dir runs/mnist-s0 --out results/mnist-seed0.json \
         --experiment "..." --commit 01713b9 [--notes "..."]
 """
 from __future__ import annotations

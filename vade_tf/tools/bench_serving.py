@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Inference throughput of the exported SavedModel (serving_default) and its ratio to the GEMM bound.
 
 Exports an MNIST-architecture model (784-500-500-2000-10, K = 10; throughput does not depend on the
@@ -7,26 +6,21 @@ tf.saved_model.load as a serving process would, and times the serving_default si
 batch sizes. The bound is the encoder's FLOPs at the peak square-GEMM rate measured in the same
 run; the ratio is measured time / bound (1.0 = as fast as the matrix multiplies alone).
 
-    python bench/serving.py [--batches 1 64 1024] [--out results/bench-serving.json]
+    python -m vade_tf.tools.bench_serving [--batches 1 64 1024] [--out results/bench-serving.json]
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from bench.epoch import best_seconds, dense_macs, peak_gemm_rate, run_record, write_result  # noqa: E402
-from vade_tf.exporting import write_version  # noqa: E402
-from vade_tf.model import VaDE  # noqa: E402
-from vade_tf.serving import VaDEServing  # noqa: E402
+from vade_tf.exporting import write_version
+from vade_tf.model import VaDE
+from vade_tf.serving import VaDEServing
+from vade_tf.tools.bench_epoch import best_seconds, dense_macs, peak_gemm_rate, run_record, write_result
 
 D, K, ROWS = 784, 10, 16_384
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Peak memory of one VaDE epoch over a full-Reuters-sized corpus streamed from disk.
 
 Builds a synthetic corpus of 685,071 documents x 2,000 features in the prepared on-disk format
@@ -7,7 +6,8 @@ each row with l2 norm 200 like the real features), then trains one epoch of VaDE
 same pipeline as ``train.py`` and reports the process's peak RSS. Dense float32 would be 5.5 GB;
 the target is < 2 GB, whatever N is.
 
-    python bench/reuters_stream.py [--dir /tmp/reuters-synthetic] [--out results/bench-reuters-stream.json]
+    python -m vade_tf.tools.bench_reuters_stream [--dir /tmp/reuters-synthetic]
+        [--out results/bench-reuters-stream.json]
 """
 from __future__ import annotations
 
@@ -20,14 +20,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import scipy.sparse
 
-import numpy as np  # noqa: E402
-import scipy.sparse  # noqa: E402
-
-from vade_tf import rundir  # noqa: E402
-from vade_tf.data import rcv1  # noqa: E402
+from vade_tf import rundir
+from vade_tf.data import rcv1, shards
 
 N_DOCUMENTS, N_FEATURES, DENSITY = 685_071, 2000, 0.04
 
@@ -36,30 +33,30 @@ def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def build_corpus(directory: Path, n_documents: int, seed: int = 0) -> rcv1.ShardedFeatures:
+def build_corpus(directory: Path, n_documents: int, seed: int = 0) -> shards.ShardedFeatures:
     """Synthetic shards with meta.json last, as the preparation writes them; reused when complete."""
-    if (directory / rcv1.META_FILE).exists():
-        features = rcv1.ShardedFeatures(directory)
+    if (directory / shards.META_FILE).exists():
+        features = shards.ShardedFeatures(directory)
         if len(features) == n_documents:
             return features
         raise SystemExit(f"{directory} holds a corpus of {len(features)} documents; remove it or pass "
                          "another --dir")
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    shards = []
+    written = []
     for index, start in enumerate(range(0, n_documents, rcv1.SHARD_SIZE)):
         rows = min(rcv1.SHARD_SIZE, n_documents - start)
         x = scipy.sparse.random(rows, N_FEATURES, density=DENSITY, format="csr", dtype=np.float64,
                                 random_state=rng)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
         x = (scipy.sparse.diags(rcv1.ROW_NORM / np.maximum(norms, 1e-12)) @ x).astype(np.float32).tocsr()
-        rcv1.write_shard(directory / rcv1.shard_name(index), x, rng.integers(0, 4, rows))
-        shards.append({"file": rcv1.shard_name(index), "n": rows})
+        shards.write_shard(directory / shards.shard_name(index), x, rng.integers(0, 4, rows))
+        written.append({"file": shards.shard_name(index), "n": rows})
         print(f"shard {index + 1}: {start + rows}/{n_documents}", flush=True)
-    meta = {"n_samples": n_documents, "n_features": N_FEATURES, "shards": shards, "min": 0.0,
+    meta = {"n_samples": n_documents, "n_features": N_FEATURES, "shards": written, "min": 0.0,
             "max": rcv1.ROW_NORM, "synthetic": True}
-    (directory / rcv1.META_FILE).write_text(json.dumps(meta))
-    return rcv1.ShardedFeatures(directory)
+    (directory / shards.META_FILE).write_text(json.dumps(meta))
+    return shards.ShardedFeatures(directory)
 
 
 def main() -> None:
@@ -76,9 +73,10 @@ def main() -> None:
 
     from vade_tf.config import load_config
     from vade_tf.data import Dataset
-    from vade_tf.training import build_model, fit_vade
+    from vade_tf.fit import fit_vade
+    from vade_tf.initialise import build_model
 
-    config = load_config(Path(__file__).resolve().parent.parent / "configs" / "reuters.json",
+    config = load_config("configs/reuters.json",
                          {"train.epochs": 1, "train.eval_every_epoch": False})
     data = Dataset(x=features, y=None, name="reuters-synthetic")
     model = build_model(config, N_FEATURES, seed=0)

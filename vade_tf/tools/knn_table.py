@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """The paper's Table 3 from trained MNIST runs: kNN test error (k = 3, 5, 10) on the latent means.
 
 For each run directory: encode the MNIST training split (60,000) and test split (10,000) with the
@@ -6,27 +5,23 @@ trained encoder, fit a kNN classifier on the training split's latent means and l
 it on the test split. Writes the per-run figures as JSON and a markdown table with mean and
 standard deviation beside the paper's:
 
-    python results/knn_table.py --data-dir ../shared/data/mnist --out results/table3 \
+    python -m vade_tf.tools.knn_table --data-dir ../shared/data/mnist --out results/table3 \
         runs/spectral-s0 runs/spectral-s1 runs/spectral-s2
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from vade_tf.config import DataConfig  # noqa: E402
-from vade_tf.data import load_dataset  # noqa: E402
-from vade_tf.exporting import load_run  # noqa: E402
-from vade_tf.metrics import knn_error  # noqa: E402
-from vade_tf.pretrain import encode_means  # noqa: E402
+from vade_tf.config import DataConfig
+from vade_tf.data import load_dataset
+from vade_tf.exporting import load_run
+from vade_tf.inference import encode_means
+from vade_tf.metrics import knn_error
 
 KS = (3, 5, 10)
 PAPER = {"VAE": (18.43, 15.69, 14.19), "DLGMM": (9.14, 8.38, 8.42), "SB-VAE": (7.64, 7.25, 7.31),

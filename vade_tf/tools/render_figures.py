@@ -1,27 +1,21 @@
-#!/usr/bin/env python
 """Render a finished run's pictures (the ones train.py now writes at the end) from its saved model.
 
 Used for results/figures-mnist-seed0/, from the seed-0 MNIST run, which finished before the
 TensorBoard pictures existed:
 
-    python results/render_figures.py --run-dir runs/mnist-s0 --data-dir ../shared/data/mnist \
+    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir ../shared/data/mnist \
         --out results/figures-mnist-seed0
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vade_tf.callbacks import RunSummaries  # noqa: E402
-from vade_tf.config import config_from_dict  # noqa: E402
-from vade_tf.data import load_dataset  # noqa: E402
-from vade_tf.exporting import load_run  # noqa: E402
+from vade_tf.callbacks import RunSummaries
+from vade_tf.config import config_from_dict
+from vade_tf.data import load_dataset
+from vade_tf.exporting import load_run
 
 
 def main() -> None:
@@ -37,8 +31,7 @@ def main() -> None:
     data = load_dataset(config.data)
     summaries = RunSummaries(data, config.logging, Path(args.out) / "logs", Path(args.out), config.seed)
     summaries.set_model(model)
-    summaries.last_epoch = config.train.epochs - 1
-    summaries.on_train_end()
+    summaries.write_final_pictures(config.train.epochs)
     print(json.dumps(sorted(p.name for p in Path(args.out).glob("*.png"))))
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Compare the ways of initialising the mixture on the same pretrained autoencoders.
 
 For each run directory's pretrained weights (RUN/pretrain/init.weights.h5, or
@@ -6,27 +5,24 @@ RUN/restart_<r>/pretrain/...), encode the data, partition the latent means with 
 full-covariance GMM and spectral clustering, and score the partition and the diagonal prior made
 from it (the prior VaDE starts from) against the labels. Used for results/init-mnist-spectral.json:
 
-    python results/compare_init.py --config configs/mnist.json --data-dir ../shared/data/mnist \
+    python -m vade_tf.tools.compare_init --config configs/mnist.json --data-dir ../shared/data/mnist \
         --out results/init-mnist-spectral.json runs/mnist-s0 runs/mnist-s1 ...
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vade_tf import rundir  # noqa: E402
-from vade_tf.config import load_config  # noqa: E402
-from vade_tf.data import load_dataset  # noqa: E402
-from vade_tf.metrics import clustering_scores  # noqa: E402
-from vade_tf.pretrain import encode_means, fit_mixture, partition_moments, spectral_partition  # noqa: E402
-from vade_tf.training import assign_clusters, build_model  # noqa: E402
+from vade_tf import rundir
+from vade_tf.config import load_config
+from vade_tf.data import load_dataset
+from vade_tf.inference import assign_clusters, encode_means
+from vade_tf.initialise import build_model
+from vade_tf.metrics import clustering_scores
+from vade_tf.partition import fit_mixture, partition_moments, spectral_partition
 
 
 def _partitions(z, config):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Seconds per MNIST-sized epoch (70,000 x 784) and their ratio to this machine's GEMM bound.
 
 The bound for a training epoch is the time of the step's own matrix products (every dense layer's
@@ -9,7 +8,7 @@ across machines and noisy neighbours; absolute seconds are not.
 The VaDE epoch is also timed at the larger batches GPU users run (800 and 4096 by default),
 each against its own bound.
 
-    python bench/epoch.py [--batch-size 100] [--large-batches 800 4096] [--epochs 2]
+    python -m vade_tf.tools.bench_epoch [--batch-size 100] [--large-batches 800 4096] [--epochs 2]
                           [--out results/bench-epoch.json]
 """
 from __future__ import annotations
@@ -24,18 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from vade_tf import rundir  # noqa: E402
-from vade_tf.config import load_config  # noqa: E402
-from vade_tf.data.pipeline import epoch_batches  # noqa: E402
-from vade_tf.model import VaDE  # noqa: E402
-from vade_tf.pretrain import encode_means, pretrain_end_to_end  # noqa: E402
-from vade_tf.training import compile_for_training  # noqa: E402
+from vade_tf import rundir
+from vade_tf.config import load_config
+from vade_tf.data.pipeline import epoch_batches
+from vade_tf.fit import compile_for_training
+from vade_tf.inference import encode_means
+from vade_tf.model import VaDE
+from vade_tf.pretrain import pretrain_end_to_end
 
 N, D = 70_000, 784
 

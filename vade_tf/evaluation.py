@@ -1,0 +1,61 @@
+"""Scores of a trained model: the ELBO (enough z draws to rank recipes), and against labels, on the
+samples it trained on and on another split (the held-out protocol)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import tensorflow as tf
+
+from vade_tf.config import Config
+from vade_tf.data import Dataset, load_dataset
+from vade_tf.data.pipeline import inference_dataset
+from vade_tf.errors import ConfigError
+from vade_tf.inference import BATCH_SIZE, assign_clusters
+from vade_tf.metrics import cluster_to_label, clustering_scores
+from vade_tf.model import VaDE
+
+
+def elbo_estimate(model: VaDE, x, draws: int) -> dict:
+    """Mean ELBO terms over the samples of ``x``, from about ``draws`` z draws in all (at least one a
+    sample). The ELBO chooses between restarts and recipes, so its Monte-Carlo error must sit below the
+    differences it decides: with one draw a sample it is too noisy on a few thousand samples."""
+    samples = max(1, -(-draws // len(x)))
+    terms_of = tf.function(lambda batch: {name: tf.reduce_sum(value) for name, value
+                                          in model.elbo_terms(batch, samples=samples).items()})
+    totals: dict = {}
+    for batch in inference_dataset(x, max(1, BATCH_SIZE // samples)):
+        for name, value in terms_of(batch).items():
+            totals[name] = totals.get(name, 0.0) + float(value)
+    return {name: totals[name] / len(x) for name in ("elbo", "reconstruction", "kl_z", "kl_c")}
+
+
+def evaluate(model: VaDE, data: Dataset, elbo_draws: int) -> dict:
+    """Mean ELBO terms over all samples (``elbo_estimate``); with labels, the clustering scores and the
+    cluster-to-label map."""
+    result = elbo_estimate(model, data.x, elbo_draws)
+    if data.y is not None:
+        assignments = assign_clusters(model, data.x)
+        result.update(clustering_scores(data.y, assignments))
+        # The Hungarian map behind ACC, kept so an export can name each cluster's label.
+        mapping = cluster_to_label(data.y, assignments)
+        result["cluster_to_label"] = {str(cluster): label for cluster, label in mapping.items()}
+    return result
+
+
+def evaluation_scores(assign, evaluation_data: Dataset, split: str) -> dict:
+    """Clustering scores of ``assign`` (features -> clusters) on another split: the held-out protocol.
+    Its own Hungarian match: the clusters are scored as a partition of those samples."""
+    return {"split": split, "n_samples": int(len(evaluation_data.x)),
+            **clustering_scores(evaluation_data.y, assign(evaluation_data.x))}
+
+
+def load_evaluation_data(config: Config) -> Optional[Dataset]:
+    """The ``data.evaluate_split`` samples, loaded before training so a missing file fails first."""
+    if config.data.evaluate_split is None:
+        return None
+    data = load_dataset(dataclasses.replace(config.data, split=config.data.evaluate_split))
+    if data.y is None:
+        raise ConfigError(f"data.evaluate_split: {data.name} has no labels to score clusters against; "
+                          "remove the key")
+    return data

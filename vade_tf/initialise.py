@@ -1,0 +1,141 @@
+"""A model ready for VaDE training: built from the config, its autoencoder pretrained (or taken from
+the cache), its prior set from a partition of the pretrained latent.
+
+The cache, a run's ``pretrain/`` folder, holds the weights, the starting partition
+(``partition.npy``) and ``init.json`` with the fingerprint of everything that produced them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from vade_tf import files, rundir
+from vade_tf.config import Config
+from vade_tf.data import Dataset
+from vade_tf.errors import ConfigError
+from vade_tf.inference import assign_clusters
+from vade_tf.metrics import clustering_scores
+from vade_tf.model import VaDE
+from vade_tf.partition import initialise_mixture
+from vade_tf.pretrain import pretrain_autoencoder
+from vade_tf.timing import Stopwatch
+from vade_tf.validation import image_shape_for
+
+# pretrain.mixture_init -> what partitions the pretrained latent, for the console.
+PARTITION_NAMES = {"spectral": "spectral clustering", "gmm": "GMM", "umap": "UMAP + GMM"}
+
+
+def build_model(config: Config, input_dim: int, seed: int,
+                data_image_shape: Optional[tuple[int, int]] = None) -> VaDE:
+    m, precision = config.model, config.train.mixed_precision
+    model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
+                 hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
+                 architecture=m.architecture, conv_filters=m.conv_filters, conv_dense=m.conv_dense,
+                 image_shape=image_shape_for(config, data_image_shape), covariance=m.covariance,
+                 hidden_dtype=None if precision == "none" else precision)
+    model.build((None, input_dim))
+    return model
+
+
+def _cached_info(cache: Path) -> Optional[dict]:
+    """The cache's init.json, or None while it has none (never pretrained, or interrupted)."""
+    info_path = cache / rundir.PRETRAIN_INFO
+    return json.loads(info_path.read_text()) if info_path.exists() else None
+
+
+def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path, verbose: int,
+               log_dir: Optional[Path] = None, stopwatch: Optional[Stopwatch] = None) -> dict:
+    """Pretrain ``model`` and set its prior from a partition of the latent, or reuse ``cache`` (or
+    pretrain.from_dir) when it matches; ``stopwatch`` gets the seconds of both phases.
+
+    The cache holds the weights, the starting partition (``partition.npy``) and ``init.json`` with
+    the fingerprint of everything that produced them (data, model, pretrain config, seed). When only
+    the partition's keys or the mixture's shape differ (``rundir.PARTITION_KEYS``,
+    ``rundir.MIXTURE_KEYS``: another K on the same autoencoder), the autoencoder is kept and only the
+    partition is made anew, into ``cache`` (never into from_dir); any other difference means
+    pretraining anew (or, with from_dir, an error).
+    """
+    fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
+    digest = rundir.fingerprint_digest(fingerprint)
+    borrowed = config.pretrain.from_dir is not None
+    source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else cache
+    cached = _cached_info(source)
+    reuse = rundir.cache_reuse(cached, fingerprint)
+    if reuse == "pretraining":
+        model.load_weights(source / rundir.PRETRAIN_WEIGHTS)
+        if verbose:
+            print(f"pretraining reused from {source}")
+        return cached
+    stopwatch = stopwatch or Stopwatch()
+    start = time.perf_counter()
+    if reuse == "autoencoder":
+        load_autoencoder(model, source / rundir.PRETRAIN_WEIGHTS, cached["fingerprint"]["model"])
+        history = cached["losses"]
+        if verbose:
+            print(f"autoencoder reused from {source}; its latent is partitioned anew")
+    elif borrowed:
+        raise ConfigError(f"pretrain.from_dir: {source} holds no pretraining made with this config "
+                          "(data, model, the autoencoder's pretrain keys and seed must match); remove the "
+                          "key to pretrain anew")
+    else:
+        with stopwatch.phase("pretraining"):
+            history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
+                                           config.train.jit_compile)
+    with stopwatch.phase("partition"):
+        assignments = initialise_mixture(model, data.x, config.pretrain, seed)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / rundir.PRETRAIN_INFO).unlink(missing_ok=True)  # the cache is incomplete until it is rewritten
+    files.save_npy(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
+    info = {"digest": digest, "fingerprint": fingerprint, "losses": history,
+            "wall_time_s": time.perf_counter() - start}
+    if data.y is not None:
+        # The starting partition, named for what made it: spectral clustering or a GMM on the latent.
+        info["partition"] = clustering_scores(data.y, assignments)
+        info["vade_init"] = clustering_scores(data.y, assign_clusters(model, data.x))
+        if verbose:
+            print(f"starting partition (autoencoder + {PARTITION_NAMES[config.pretrain.mixture_init]}): "
+                  f"acc {info['partition']['acc']:.4f} nmi {info['partition']['nmi']:.4f}; the prior made "
+                  f"from it: acc {info['vade_init']['acc']:.4f}")
+        if log_dir is not None:
+            with tf.summary.create_file_writer(str(log_dir)).as_default():
+                for name, value in info["partition"].items():
+                    tf.summary.scalar(f"partition/{name}", value, step=0)
+    model.save_weights(cache / rundir.PRETRAIN_WEIGHTS)
+    files.write_json(cache / rundir.PRETRAIN_INFO, info)  # written last: marks the cache complete
+    return info
+
+
+def load_autoencoder(model: VaDE, weights: Path, saved_model: dict) -> None:
+    """The networks of a pretraining saved with a mixture of another shape (``saved_model``: its
+    fingerprint's model keys), read through a model of that shape; the mixture is left as it is."""
+    saved_mixture = {"n_clusters": saved_model["n_clusters"],
+                     "covariance": saved_model.get("covariance", "diag")}  # fingerprints omit diag
+    if all(getattr(model, key) == value for key, value in saved_mixture.items()):
+        model.load_weights(weights)
+        return
+    saved = VaDE(**{**model.get_config(), **saved_mixture})
+    saved.build((None, model.input_dim))
+    saved.load_weights(weights)
+    for target, source in zip(model.network_variables, saved.network_variables, strict=True):
+        target.assign(source)
+
+
+def load_partition(config: Config, restart_dir: Path) -> Optional[np.ndarray]:
+    """The starting partition saved with the pretraining this restart uses: its own (also when it
+    partitioned a borrowed autoencoder anew), else from_dir's; None for a pretraining cached before
+    partitions were saved, unless the warm-up needs it."""
+    own = restart_dir / rundir.PRETRAIN_DIR
+    borrowed = config.pretrain.from_dir is not None and not (own / rundir.PRETRAIN_INFO).exists()
+    source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else own
+    path = source / rundir.PRETRAIN_PARTITION
+    if path.exists():
+        return np.load(path)
+    if config.train.partition_warmup_epochs:
+        raise ConfigError(f"train.partition_warmup_epochs: {path} is missing (a pretraining cached before "
+                          "partitions were saved); delete that pretrain folder to pretrain anew")
+    return None

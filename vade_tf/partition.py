@@ -1,0 +1,110 @@
+"""The starting partition: the pretrained latent means cut into K clusters, and the Gaussian mixture
+made from them that VaDE's prior starts at.
+
+``pretrain.mixture_init``: "gmm" (the paper: a GaussianMixture on the latent), "spectral" (spectral
+clustering of the latent's nearest-neighbour graph) or "umap" (N2D: UMAP, then a GaussianMixture);
+for the last two the prior takes each cluster's share, mean and covariance. Pretrained clusters are
+curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (README,
+"How the model is initialised", has the measurements behind the default).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.manifold import SpectralEmbedding
+from sklearn.mixture import GaussianMixture
+
+from vade_tf.inference import encode_means
+
+
+def gaussian_mixture(features: np.ndarray, n_clusters: int, n_init: int, seed: int,
+                     covariance: str = "diag") -> GaussianMixture:
+    """A GaussianMixture fitted on ``features`` [N, D]: the best likelihood of ``n_init`` seeded EM runs
+    (the paper's restarts-pick-the-best-objective protocol for every clustering model). It computes in
+    the features' precision, so float32 features keep it at half the cost."""
+    return GaussianMixture(n_components=n_clusters, covariance_type=covariance, n_init=n_init,
+                           random_state=seed, reg_covar=1e-6, max_iter=300).fit(features)
+
+
+def fit_mixture(z: np.ndarray, n_clusters: int, n_init: int, seed: int,
+                covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A GaussianMixture on the latent means (see ``gaussian_mixture``).
+
+    Returns (weights [K], means [K, J], covariances: variances [K, J] for "diag", matrices [K, J, J]
+    for "full", hard assignments [N]).
+    """
+    z = z.astype(np.float64)  # 10 dimensions: precision is cheap here
+    gmm = gaussian_mixture(z, n_clusters, n_init, seed, covariance)
+    return gmm.weights_, gmm.means_, gmm.covariances_, gmm.predict(z)
+
+
+def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int,
+                       seed: int) -> np.ndarray:
+    """Spectral clustering of the latent means: a hard cluster for every sample.
+
+    The clusters of a pretrained latent are curved and touch at their tips; a k-nearest-neighbour
+    graph follows them where Gaussians cannot. Embedding by LOBPCG (fast on large sparse graphs, where
+    ARPACK's shift-invert is slow), rows scaled to unit length (Ng, Jordan and Weiss), k-means.
+    """
+    embedding = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
+                                  n_neighbors=n_neighbors, eigen_solver="lobpcg",
+                                  random_state=seed).fit_transform(z.astype(np.float64))
+    embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
+    return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
+
+
+def umap_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int, seed: int) -> np.ndarray:
+    """N2D's partition (McConville et al., 2021): UMAP of the latent means into ``n_clusters``
+    dimensions with min_dist 0, which packs each manifold of the latent into a compact blob, then the
+    best of ``n_init`` full-covariance GaussianMixture fits on that embedding. Seeded UMAP runs on one
+    thread, so the partition is a function of the seed."""
+    import umap  # here, not at the top: it loads numba, which only this partition needs
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="n_jobs value")  # the seed forces one thread: known
+        embedding = umap.UMAP(n_components=n_clusters, n_neighbors=n_neighbors, min_dist=0.0,
+                              random_state=seed).fit_transform(z.astype(np.float64))
+    return gaussian_mixture(embedding, n_clusters, n_init, seed, "full").predict(embedding)
+
+
+def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
+                      covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each cluster's share, mean and covariance (variances [K, J], or matrices [K, J, J] for "full"):
+    a Gaussian mixture that keeps the partition.
+
+    No EM afterwards: EM would move the mixture to the likelihood optimum, which on MNIST merges
+    clusters the partition keeps apart.
+    """
+    z = z.astype(np.float64)
+    counts = np.bincount(assignments, minlength=n_clusters)
+    if (counts == 0).any():
+        raise ValueError(f"the partition left cluster(s) {np.flatnonzero(counts == 0).tolist()} empty; "
+                         "lower model.n_clusters or use pretrain.mixture_init = \"gmm\"")
+    members = [z[assignments == k] for k in range(n_clusters)]
+    means = np.stack([m.mean(axis=0) for m in members])
+    if covariance == "diag":
+        covariances = np.stack([m.var(axis=0) for m in members]) + 1e-6
+    else:
+        covariances = np.stack([np.atleast_2d(np.cov(m.T, bias=True)) for m in members])
+        covariances += 1e-6 * np.eye(z.shape[1])
+    return counts / counts.sum(), means, covariances
+
+
+def initialise_mixture(model, x: np.ndarray, config, seed: int) -> np.ndarray:
+    """Partition the latent means (``mixture_init``: a GMM, spectral clustering or UMAP + GMM), set
+    pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
+    z = encode_means(model, x)
+    if config.mixture_init in ("spectral", "umap"):
+        if config.mixture_init == "spectral":
+            assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors,
+                                             config.gmm_n_init, seed)
+        else:
+            assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
+        weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance)
+    else:
+        weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
+                                                               config.gmm_covariance)
+    model.set_mixture(weights, means, covariances)
+    return assignments

@@ -1,0 +1,166 @@
+"""A run top to bottom: check the config against the data, train the method it names (VaDE, with its
+restarts, or a Table 2 baseline), and write every artefact into the run directory.
+
+    config -> data -> model (initialise) -> fit loop and callbacks (fit) -> run directory -> export
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Optional
+
+import keras
+import tensorflow as tf
+
+from vade_tf import files, rundir
+from vade_tf.callbacks import RunSummaries
+from vade_tf.config import Config, flat
+from vade_tf.data import Dataset, load_dataset
+from vade_tf.distribute import broadcast_from_chief, check_strategy, make_strategy
+from vade_tf.evaluation import evaluate, evaluation_scores, load_evaluation_data
+from vade_tf.fit import fit_vade
+from vade_tf.inference import cluster_assigner
+from vade_tf.initialise import build_model, initialise, load_partition
+from vade_tf.metrics import clustering_scores
+from vade_tf.registry import METHODS, resolve
+from vade_tf.resume import check_resumable, checkpoint_identity
+from vade_tf.timing import Stopwatch
+from vade_tf.validation import check_data
+
+
+def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
+                       command: Optional[str] = None, data: Optional[Dataset] = None) -> dict:
+    """Train ``config.method`` as ``config`` says, write every artefact into ``run_dir``, return the
+    final metrics.
+
+    ``data`` skips loading when the caller already holds the dataset (the CLI checks it before
+    importing TensorFlow, so input errors come back fast and clean). The run directory is locked
+    while this runs; re-running on it resumes from its checkpoints.
+    """
+    if data is None:
+        data = load_dataset(config.data)
+    check_data(config, data)
+    evaluation_data = load_evaluation_data(config)
+    with rundir.RunLock(run_dir):  # one training process per run directory
+        train = train_baseline if METHODS[config.method].fit is not None else train_vade
+        return train(config, Path(run_dir), verbose, command, data, evaluation_data)
+
+
+def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
+    return run_dir / (f"restart_{restart}" if config.train.restarts > 1 else ".")
+
+
+def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int,
+                 strategy: tf.distribute.Strategy, stopwatch: Stopwatch,
+                 evaluation_data: Optional[Dataset] = None) -> dict:
+    """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
+    checkpoints), evaluate; returns its record with the trained ``model``. With ``evaluation_data``
+    the record's ``init`` also scores the starting model (the prior made from the partition) on that
+    split: the held-out protocol's start, which training must not fall below."""
+    seed = config.seed + r
+    keras.utils.set_random_seed(seed)
+    restart_dir = _restart_dir(run_dir, r, config)
+    log_dir = run_dir / "logs" / f"restart_{r}"
+    # Under a distribution strategy every variable is created on each device (initial values from
+    # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
+    # the chief's everywhere.
+    with strategy.scope():
+        model = build_model(config, data.input_dim, seed, data.image_shape)
+        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
+                          log_dir / "pretrain", stopwatch)
+        init = {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}
+        if evaluation_data is not None:
+            with stopwatch.phase("evaluation"):
+                init["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
+                                                       config.data.evaluate_split)
+        if strategy.num_replicas_in_sync > 1:
+            broadcast_from_chief(strategy, model.mixture_variables)
+        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
+                                 flat(config.to_dict()), verbose, config.train.epochs)
+        phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+        partition = load_partition(config, restart_dir)
+        history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
+                           callbacks=[summaries], partition=partition, stopwatch=stopwatch,
+                           evaluation=evaluation_data)
+        with stopwatch.phase("final_evaluation"):
+            final = evaluate(model, data, config.train.elbo_draws)
+    if epochs == config.train.epochs:
+        summaries.write_hparams(final)
+    if verbose and config.train.restarts > 1:
+        print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
+    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init}
+
+
+def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,
+               evaluation_data: Optional[Dataset]) -> dict:
+    """VaDE with ``train.restarts`` initialisations (seeds seed..seed+N-1), each pretrained and
+    trained; the one with the best final ELBO is kept: the paper's protocol, never by accuracy."""
+    start, t = time.perf_counter(), config.train
+    strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
+    check_strategy(config, strategy)
+    for r in range(t.restarts):  # before anything is written
+        check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
+                        checkpoint_identity(config, data.input_dim))
+    if t.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    files.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
+
+    # With restart_selection_epochs, every restart trains that many epochs and only the one with the
+    # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
+    selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
+    first_phase = t.restart_selection_epochs if selecting else t.epochs
+    stopwatch = Stopwatch()
+    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy, stopwatch,
+                             evaluation_data) for r in range(t.restarts)]
+    best = best_restart(restarts)
+    if selecting:
+        if verbose:
+            print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
+        best["selection"] = best["final"]
+        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy,
+                                 stopwatch, evaluation_data))
+    model = best.pop("model")
+    for record in restarts:
+        record.pop("model", None)
+    model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
+    files.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
+
+    metrics = {"method": "vade", **best["final"], "best_restart": best["restart"], "seed": config.seed,
+               "command": command, "n_samples": int(len(data.x)), "restarts": restarts}
+    if evaluation_data is not None:
+        metrics["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
+                                                  config.data.evaluate_split)
+    # seconds: where wall_time_s went (pretraining, partition, training steps, per-epoch evaluation,
+    # checkpoints, summaries and pictures, final evaluation), summed over restarts.
+    metrics.update(wall_time_s=time.perf_counter() - start, seconds=stopwatch.seconds,
+                   versions=rundir.library_versions())
+    files.write_json(run_dir / rundir.METRICS_FILE, metrics)
+    return metrics
+
+
+def best_restart(records: list[dict]) -> dict:
+    """The restart whose final ELBO is highest: the paper's criterion, never the accuracy."""
+    return max(records, key=lambda record: record["final"]["elbo"])
+
+
+def train_baseline(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,
+                   evaluation_data: Optional[Dataset]) -> dict:
+    """Fit ``config.method``'s baseline (``registry.METHODS``) and write config.json and metrics.json
+    like a VaDE run."""
+    start = time.perf_counter()
+    keras.utils.set_random_seed(config.seed)
+    files.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
+    assign, info = resolve(METHODS[config.method].fit)(config, data, run_dir, verbose)
+    metrics = {"method": config.method, "seed": config.seed, "command": command,
+               "n_samples": int(len(data.x)), "baseline": info}
+    if data.y is not None:
+        metrics.update(clustering_scores(data.y, assign(data.x)))
+    if evaluation_data is not None:
+        metrics["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
+    metrics.update(wall_time_s=time.perf_counter() - start, versions=rundir.library_versions())
+    files.write_json(run_dir / rundir.METRICS_FILE, metrics)
+    if verbose and "acc" in metrics:
+        print(f"{config.method}: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f}")
+    return metrics

@@ -1,0 +1,172 @@
+"""Checks that a config can work, in one place: each key against its type and the values its
+``setting`` allows, the keys against each other, and the config against the data it is given.
+
+Every failure is one :class:`ConfigError` (or ``DataError`` for the data's own values) that names
+the key and the fix, raised before any work is done and before TensorFlow is imported.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from typing import Any
+
+import numpy as np
+
+from vade_tf.errors import ConfigError, DataError
+from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS
+
+
+def _coerce(path: str, value: Any, annotation: Any) -> Any:
+    """Check ``value`` against a dataclass field type; return it in the field's own type."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(path, value, next(a for a in args if a is not type(None)))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list of integers, got {value!r}")
+        return tuple(_coerce(f"{path}[{i}]", v, args[0]) for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config field type {annotation!r} at {path}")
+
+
+def build(cls: type, raw: Any, prefix: str) -> Any:
+    """An instance of the config dataclass ``cls`` from JSON ``raw``, every key known and typed."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a JSON object, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, names, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; allowed keys: {', '.join(names)}"
+        raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
+    values = {}
+    for name in names:
+        if name not in raw:
+            continue
+        path = prefix + name
+        if dataclasses.is_dataclass(hints[name]):
+            values[name] = build(hints[name], raw[name], path + ".")
+        else:
+            values[name] = _coerce(path, raw[name], hints[name])
+    return cls(**values)
+
+
+def _allowed(path: str, value: Any, allowed: dict) -> None:
+    """``value`` (each item of a list) against a field's ``setting``."""
+    if "choices" in allowed and value not in allowed["choices"]:
+        names = ", ".join("null" if a is None else a for a in allowed["choices"])
+        raise ConfigError(f"{path}: unknown value {value!r}; allowed: {names}")
+    if isinstance(value, tuple):
+        if (allowed.get("nonempty") and not value) or any(item < allowed["minimum"] for item in value):
+            kind = "a non-empty list" if allowed.get("nonempty") else "a list (empty for none)"
+            raise ConfigError(f"{path}: got {list(value)!r}, must be {kind} of values >= "
+                              f"{allowed['minimum']}")
+        return
+    if value is None or not {"minimum", "above"} & set(allowed):
+        return
+    low, strict = (allowed["above"], True) if "above" in allowed else (allowed["minimum"], False)
+    high, open_high = (allowed["below"], True) if "below" in allowed else (allowed.get("at_most"), False)
+    if value < low or (strict and value == low) or (high is not None and (value > high or
+                                                                          (open_high and value == high))):
+        if high is None:
+            bound = f"> {low}" if strict else f">= {low}"
+        else:
+            bound = f"in {'(' if strict else '['}{low}, {high}{')' if open_high else ']'}"
+        raise ConfigError(f"{path}: got {value!r}, must be {bound}")
+
+
+def _settings(node, prefix: str = ""):
+    """(dotted key, value, its setting's allowed values) of every constrained field of a config."""
+    for item in dataclasses.fields(node):
+        value = getattr(node, item.name)
+        if dataclasses.is_dataclass(value):
+            yield from _settings(value, f"{prefix}{item.name}.")
+        elif item.metadata:
+            yield prefix + item.name, value, item.metadata
+
+
+def check_config(config) -> None:
+    """Every value within its ``setting``, and the keys consistent with each other."""
+    for path, value, allowed in _settings(config):
+        _allowed(path, value, allowed)
+    model, train = config.model, config.train
+    shape = model.image_shape
+    if shape and (len(shape) != 3 or min(shape) < 1):
+        raise ConfigError(f"model.image_shape: got {list(shape)!r}, "
+                          "must be [height, width, channels] or empty (the dataset's own)")
+    layerwise = config.pretrain.method == "stacked_denoising"
+    if layerwise and not ARCHITECTURES[model.architecture].dense_layer_pairs:
+        raise ConfigError(f"pretrain.method: stacked_denoising trains dense layers one by one, which a "
+                          f"{model.architecture} architecture does not have; use plain or denoising")
+    if train.strategy == "multi_worker" and config.pretrain.from_dir is None:
+        # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
+        raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
+                          "(same config, --epochs 0, default strategy) and point every worker at that run")
+    if train.partition_warmup_epochs and train.strategy == "multi_worker":
+        raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
+                          "to 0 for this run")
+
+
+def check_data(config, data) -> None:
+    """Fail before any work when ``data`` (a loaded Dataset) cannot serve ``config``."""
+    support = LIKELIHOODS[config.model.likelihood].support
+    if data.in_memory and not np.all(np.isfinite(data.x)):
+        raise DataError(f"{data.name}: features contain NaN or Inf; clean or impute them first")
+    if support is not None and (data.x.min() < support[0] or data.x.max() > support[1]):
+        raise DataError(f"{data.name}: features lie in [{data.x.min():g}, {data.x.max():g}] but the "
+                        f"{config.model.likelihood} likelihood needs [{support[0]:g}, {support[1]:g}]; "
+                        "rescale or set model.likelihood=gaussian")
+    if config.train.batch_size > len(data.x):
+        raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
+                          f"{len(data.x)} samples of {data.name}; lower it")
+    if not data.in_memory:
+        if config.pretrain.method == "stacked_denoising":
+            raise ConfigError(f"pretrain.method: stacked_denoising keeps every layer's codes in memory, "
+                              f"which {data.name}'s streamed features do not allow; use plain or denoising")
+        if config.train.partition_warmup_epochs:
+            raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
+                              "to 0 for this run")
+        if config.train.validation_fraction:
+            raise ConfigError("train.validation_fraction: streamed features cannot be split in memory; "
+                              "set it to 0")
+        if METHODS[config.method].fit is not None:
+            raise ConfigError(f"method={config.method}: the GaussianMixture needs in-memory features, which "
+                              f"{data.name} streams from disk; use method=vade")
+    image_shape = image_shape_for(config, data.image_shape)
+    if image_shape is not None and int(np.prod(image_shape)) != data.input_dim:
+        raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
+                          f"the data has {data.input_dim} features per row; fix the shape")
+
+
+def image_shape_for(config, data_image_shape) -> "list[int] | None":
+    """(height, width, channels) of each row for an architecture that reads images: model.image_shape,
+    else the dataset's grey images; None for one that does not."""
+    if not ARCHITECTURES[config.model.architecture].reads_images:
+        return None
+    if config.model.image_shape:
+        return list(config.model.image_shape)
+    if data_image_shape is None:
+        raise ConfigError(f"model.architecture={config.model.architecture}: this dataset's rows are not "
+                          "images; set model.image_shape=[height, width, channels] or use architecture mlp")
+    return [*data_image_shape, 1]
