@@ -2,6 +2,7 @@
 of TensorFlow's process-wide switches between tests."""
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -12,6 +13,13 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).parent.parent
+# Tiny runs compile without XLA and take the final ELBO from fewer draws: seconds each, not tens.
+FAST = {"train.jit_compile": False, "train.elbo_draws": 2000}
+
+
+def set_args(settings: dict) -> list[str]:
+    """``--set KEY=VALUE`` arguments for a CLI, each value as JSON."""
+    return [arg for key, value in settings.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
 
 
 def run_main(main, *argv) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import FAST
 
 from vade_tf.config import load_config
 from vade_tf.data import Dataset, load_dataset
@@ -62,7 +63,7 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
     config = load_config(overrides={
         "model.architecture": "conv", "model.conv_filters": [8, 16], "model.latent_dim": 5,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
-        "pretrain.gmm_n_init": 2, "train.epochs": 2, "train.steps_per_execution": 4})
+        "pretrain.gmm_n_init": 2, "train.epochs": 2, "train.steps_per_execution": 4, **FAST})
     data = load_dataset(config.data)
     model = build_model(config, data.input_dim, 0, data.image_shape)
     assert model.encoder.image_shape == (8, 8, 1)
@@ -106,7 +107,7 @@ def test_a_conv_vade_separates_synthetic_image_clusters(tmp_path):
         "model.architecture": "conv", "model.conv_filters": [8, 16], "model.conv_dense": [16],
         "model.latent_dim": 3, "model.n_clusters": 4, "pretrain.method": "plain", "pretrain.epochs": 20,
         "pretrain.batch_size": 32, "pretrain.gmm_n_init": 2, "train.epochs": 5,
-        "train.steps_per_execution": 4, "logging.image_every": 0, "logging.embedding_every": 0,
+        "train.steps_per_execution": 4, **FAST, "logging.image_every": 0, "logging.embedding_every": 0,
         "logging.tsne_samples": 0})
     metrics = train_and_evaluate(config, tmp_path, verbose=0, data=data)
     start = metrics["restarts"][0]["init"]["partition"]["acc"]

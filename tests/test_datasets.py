@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.sparse
-from conftest import ROOT, run_main
+from conftest import FAST, ROOT, run_main, set_args
 from native_files import write_har_mat, write_rcv1, write_reuters10k, write_stl10, write_uci_har
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
@@ -278,7 +278,7 @@ def test_each_config_trains_from_native_files(tmp_path, name):
             "pretrain.layer_epochs=1", "pretrain.gmm_n_init=1", "train.steps_per_execution=2", *extra]
     result = run_main(train.main, "--config", ROOT / "configs" / f"{name}.json", "--data-dir", data_dir,
                       "--run-dir", tmp_path / "run", "--epochs", "1", "--pretrain-epochs", "1", "--quiet",
-                      *[a for s in sets for a in ("--set", s)])
+                      *[a for s in sets for a in ("--set", s)], *set_args(FAST))
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert np.isfinite(metrics["elbo"])

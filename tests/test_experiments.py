@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_main
+from conftest import FAST, run_main
 
 import experiment as experiment_cli
 from vade_tf import elbo, likelihoods, rundir
@@ -25,7 +25,7 @@ from vade_tf.experiments import (
 from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
 
-TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 2, "train.epochs": 1, "train.steps_per_execution": 4,
         "logging.tsne_samples": 0}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_main
+from conftest import FAST, run_main
 
 import export
 from vade_tf import exporting, rundir
@@ -19,7 +19,7 @@ from vade_tf.runs import train_and_evaluate
 
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "train.epochs": 1, "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
 
 # Runs in a fresh interpreter: loads an export with TensorFlow alone and calls every signature.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_main, run_script
+from conftest import FAST, ROOT, run_main, run_script, set_args
 
 import train
 from vade_tf import rundir
@@ -19,7 +19,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY = ["--set", "model.hidden_dims=[32,16]", "--set", "model.latent_dim=3", "--set", "pretrain.method=plain",
         "--set", "pretrain.gmm_n_init=1", "--set", "train.steps_per_execution=4", "--set",
         "logging.tsne_samples=0", "--set", "logging.image_every=0", "--set", "logging.embedding_every=0",
-        "--pretrain-epochs", "2"]
+        "--pretrain-epochs", "2", *set_args(FAST)]
 
 
 def _train(run_dir, *args):

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import FAST
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vade_tf import figures
@@ -11,7 +12,7 @@ from vade_tf.data import Dataset
 from vade_tf.runs import train_and_evaluate
 
 EPOCHS = 3
-TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": EPOCHS,
         "train.steps_per_execution": 4,
         "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,

@@ -4,7 +4,7 @@ import json
 import keras
 import numpy as np
 import pytest
-from conftest import ROOT, run_main
+from conftest import FAST, ROOT, run_main, set_args
 
 import train
 from vade_tf import rundir
@@ -19,7 +19,7 @@ from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
 from vade_tf.runs import best_restart, train_and_evaluate
 
-TINY = {"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
+TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
 
 
 def _separated_clusters(n_per_cluster=80, k=3, d=24, seed=0):
@@ -91,7 +91,7 @@ def _train(run_dir, *extra):
     return run_main(train.main, "--run-dir", run_dir, "--epochs", "2", "--pretrain-epochs", "2",
                     "--set", "pretrain.method=plain", "--set", "model.hidden_dims=[32,16]",
                     "--set", "pretrain.gmm_n_init=2", "--set", "logging.tsne_samples=200",
-                    "--set", "logging.embedding_samples=200", *extra)
+                    "--set", "logging.embedding_samples=200", *set_args(FAST), *extra)
 
 
 @pytest.fixture(scope="module")
