@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def check_data(config, data) -> None:
                           f"the data has {data.input_dim} features per row; fix the shape")
 
 
-def image_shape_for(config, data_image_shape) -> "list[int] | None":
+def image_shape_for(config, data_image_shape) -> Optional[list[int]]:
     """(height, width, channels) of each row for an architecture that reads images: model.image_shape,
     else the dataset's grey images; None for one that does not."""
     if not ARCHITECTURES[config.model.architecture].reads_images:

@@ -3,7 +3,7 @@
 Used for results/figures-mnist-seed0/, from the seed-0 MNIST run, which finished before the
 TensorBoard pictures existed:
 
-    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir ../shared/data/mnist \
+    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir MNIST_DIR \
         --out results/figures-mnist-seed0
 """
 from __future__ import annotations
