@@ -69,7 +69,7 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
     assert model.encoder.image_shape == (8, 8, 1)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     history = fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
-    final = evaluate(model, data, config.train.elbo_draws)
+    final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     assert np.isfinite(final["elbo"]) and history[-1]["elbo"] > history[0]["elbo"]
     assert init["partition"]["acc"] > 0.5 and final["acc"] > 0.5  # ten digit classes, chance is about 0.1
 

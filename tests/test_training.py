@@ -41,7 +41,7 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     model = build_model(config, data.input_dim, seed=0)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
-    final = evaluate(model, data, config.train.elbo_draws)
+    final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     assert init["partition"]["acc"] > 0.95
     assert final["acc"] > 0.95 and final["nmi"] > 0.85
     assert np.isfinite(final["elbo"])
@@ -86,18 +86,22 @@ def test_mixture_schedule_is_the_network_schedule_scaled():
     assert learning_rate_schedules(shared.train, 5)[1] is None
 
 
-def _train(run_dir, *extra):
-    """train.py on the embedded digits, tiny and short, in this process."""
+NO_PICTURES = {"logging.tsne_samples": 0, "logging.image_every": 0, "logging.embedding_every": 0}
+
+
+def _train(run_dir, *extra, pictures=False):
+    """train.py on the embedded digits, tiny and short, in this process; pictures only when asked for
+    (the logging keys are not part of a checkpoint's identity, so the runs below can share one)."""
+    logging = {"logging.tsne_samples": 200, "logging.embedding_samples": 200} if pictures else NO_PICTURES
     return run_main(train.main, "--run-dir", run_dir, "--epochs", "2", "--pretrain-epochs", "2",
                     "--set", "pretrain.method=plain", "--set", "model.hidden_dims=[32,16]",
-                    "--set", "pretrain.gmm_n_init=2", "--set", "logging.tsne_samples=200",
-                    "--set", "logging.embedding_samples=200", *set_args(FAST), *extra)
+                    "--set", "pretrain.gmm_n_init=2", *set_args({**FAST, **logging}), *extra)
 
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("run")
-    result = _train(run_dir)
+    result = _train(run_dir, pictures=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir, result
 
@@ -249,7 +253,7 @@ def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):
     result = run_main(train.main, "--config", ROOT / "configs" / "custom.json",
                       "--run-dir", tmp_path / "run", "--epochs", "20", "--quiet",
                       "--set", f"data.path={json.dumps(str(tmp_path / 'mine.npz'))}",
-                      "--set", "model.n_clusters=8", "--set", "logging.tsne_samples=0")
+                      "--set", "model.n_clusters=8", *set_args({**FAST, **NO_PICTURES}))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / rundir.METRICS_FILE).read_text())
     epochs = metrics["restarts"][0]["epochs"]

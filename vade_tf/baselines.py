@@ -70,14 +70,14 @@ def fit_gmm_on_inputs(config: Config, data: Dataset, run_dir: Path, verbose: int
 
 
 def fit_ae_gmm(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
-    encode = mean_encoder(pretrained_autoencoder(config, data, run_dir, verbose))
+    encode = mean_encoder(pretrained_autoencoder(config, data, run_dir, verbose), config.train.jit_compile)
     assign, info = _fit_gmm(encode(data.x), config)
     return (lambda x: assign(encode(x))), info
 
 
 def fit_vae_gmm(config: Config, data: Dataset, run_dir: Path, verbose: int) -> tuple[Assigner, dict]:
     vae, history = train_vae(config, data, run_dir, verbose)
-    encode = mean_encoder(vae)
+    encode = mean_encoder(vae, config.train.jit_compile)
     assign, info = _fit_gmm(encode(data.x), config)
     info["vae_epochs"] = history
     return (lambda x: assign(encode(x))), info

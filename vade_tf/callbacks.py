@@ -41,15 +41,16 @@ class ClusteringMetrics(keras.callbacks.Callback):
     COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
 
     def __init__(self, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
-                 partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None):
+                 partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None,
+                 jit_compile: bool = True):
         super().__init__()
         self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
-        self.evaluation = evaluation
+        self.evaluation, self.jit_compile = evaluation, jit_compile
         self.assign = None
 
     def on_epoch_end(self, epoch, logs=None):
         if self.assign is None:  # compiled once, not again for each fit of a run (warm-up, resume)
-            self.assign = cluster_assigner(self.model)
+            self.assign = cluster_assigner(self.model, self.jit_compile)
         assignments = self.assign(self.x)
         scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
         if self.partition is not None:
@@ -76,8 +77,10 @@ class RunSummaries(keras.callbacks.Callback):
     """Writes the summaries described in the module docstring to ``log_dir`` and PNGs to ``figure_dir``."""
 
     def __init__(self, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
-                 hparams: Optional[dict] = None, verbose: int = 1, epochs: Optional[int] = None):
+                 hparams: Optional[dict] = None, verbose: int = 1, epochs: Optional[int] = None,
+                 jit_compile: bool = True):
         super().__init__()
+        self.jit_compile = jit_compile
         self.epochs = epochs  # the end-of-run pictures wait for the last epoch (a resumed run fits twice)
         self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
@@ -103,7 +106,7 @@ class RunSummaries(keras.callbacks.Callback):
 
     def _assignments(self) -> np.ndarray:
         if self.assign is None:  # compiled once for the run
-            self.assign = cluster_assigner(self.model)
+            self.assign = cluster_assigner(self.model, self.jit_compile)
         return self.assign(self.data.x)
 
     def _image(self, name: str, picture: np.ndarray, step: int, save_png: bool) -> None:

@@ -136,8 +136,8 @@ class TrainConfig:
     # z draws behind the final ELBO (metrics.json, restart selection), spread evenly over the samples,
     # at least one each: its Monte-Carlo error shrinks with their total, not with the dataset's size.
     elbo_draws: int = setting(100_000, minimum=1)
-    # XLA-compile the training steps (pretraining's and VaDE's); several steps per host call keep
-    # Python out of the loop.
+    # XLA-compile the training steps (pretraining's and VaDE's) and the inference passes (encoder
+    # means, cluster assignments); several steps per host call keep Python out of the loop.
     jit_compile: bool = True
     steps_per_execution: int = setting(50, minimum=1)
     # Compute ACC/NMI/ARI after every epoch when labels exist (one encoder pass per epoch).

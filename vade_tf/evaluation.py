@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-import tensorflow as tf
-
 from vade_tf.config import Config
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.data.pipeline import inference_dataset
@@ -21,21 +19,19 @@ def elbo_estimate(model: VaDE, x, draws: int) -> dict:
     sample). The ELBO chooses between restarts and recipes, so its Monte-Carlo error must sit below the
     differences it decides: with one draw a sample it is too noisy on a few thousand samples."""
     samples = max(1, -(-draws // len(x)))
-    terms_of = tf.function(lambda batch: {name: tf.reduce_sum(value) for name, value
-                                          in model.elbo_terms(batch, samples=samples).items()})
     totals: dict = {}
     for batch in inference_dataset(x, max(1, BATCH_SIZE // samples)):
-        for name, value in terms_of(batch).items():
+        for name, value in model.summed_elbo_terms(batch, samples).items():
             totals[name] = totals.get(name, 0.0) + float(value)
     return {name: totals[name] / len(x) for name in ("elbo", "reconstruction", "kl_z", "kl_c")}
 
 
-def evaluate(model: VaDE, data: Dataset, elbo_draws: int) -> dict:
+def evaluate(model: VaDE, data: Dataset, elbo_draws: int, jit_compile: bool = True) -> dict:
     """Mean ELBO terms over all samples (``elbo_estimate``); with labels, the clustering scores and the
     cluster-to-label map."""
     result = elbo_estimate(model, data.x, elbo_draws)
     if data.y is not None:
-        assignments = assign_clusters(model, data.x)
+        assignments = assign_clusters(model, data.x, jit_compile)
         result.update(clustering_scores(data.y, assignments))
         # The Hungarian map behind ACC, kept so an export can name each cluster's label.
         mapping = cluster_to_label(data.y, assignments)

@@ -157,8 +157,8 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     all_callbacks = []
     if t.eval_every_epoch:
-        all_callbacks.append(timed(ClusteringMetrics(data.x, data.y, verbose, partition, evaluation),
-                                   "evaluation"))
+        scores = ClusteringMetrics(data.x, data.y, verbose, partition, evaluation, t.jit_compile)
+        all_callbacks.append(timed(scores, "evaluation"))
     all_callbacks += [history, timed(checkpointer, "checkpoints"),
                       timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
                       *(timed(callback, "summaries") for callback in callbacks)]

@@ -1,8 +1,9 @@
 """One batched pass of a model over every sample: encoder means, cluster assignments, a layer's codes.
 
 Batch by batch in this process, keeping only what is asked for (not Keras's ``predict``, which holds
-[N, K] probabilities and, across workers, gathers rows out of their order); each function is
-XLA-compiled once per pass-maker, so a callback that calls it every epoch compiles it once.
+[N, K] probabilities and, across workers, gathers rows out of their order); each function is traced
+(and, as ``train.jit_compile`` says, XLA-compiled) once per pass-maker, so a callback that calls it
+every epoch compiles it once.
 """
 from __future__ import annotations
 
@@ -16,25 +17,27 @@ from vade_tf.data.pipeline import inference_dataset
 BATCH_SIZE = 2048
 
 
-def batched(function: Callable, batch_size: int = BATCH_SIZE) -> Callable[..., np.ndarray]:
-    """x (an array or streamed features) -> ``function`` of each batch, compiled once, joined as one array."""
-    compiled = tf.function(function, jit_compile=True)
+def batched(function: Callable, jit_compile: bool = True,
+            batch_size: int = BATCH_SIZE) -> Callable[..., np.ndarray]:
+    """x (an array or streamed features) -> ``function`` of each batch, compiled once, joined as one
+    array. XLA pays for its compile on many batches; a small run's few passes are quicker without it."""
+    compiled = tf.function(function, jit_compile=jit_compile)
     return lambda x: np.concatenate([compiled(batch).numpy() for batch in inference_dataset(x, batch_size)])
 
 
-def cluster_assigner(model) -> Callable[..., np.ndarray]:
+def cluster_assigner(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
     """x -> argmax_c p(c | z = E[z|x]) [N]: the model's deterministic assignment."""
-    return batched(lambda batch: tf.argmax(model(batch), axis=1))
+    return batched(lambda batch: tf.argmax(model(batch), axis=1), jit_compile)
 
 
-def assign_clusters(model, x) -> np.ndarray:
-    return cluster_assigner(model)(x)
+def assign_clusters(model, x, jit_compile: bool = True) -> np.ndarray:
+    return cluster_assigner(model, jit_compile)(x)
 
 
-def mean_encoder(model) -> Callable[..., np.ndarray]:
+def mean_encoder(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
     """x -> E[z|x] [N, J]."""
-    return batched(lambda batch: model.encoder(batch)[0])
+    return batched(lambda batch: model.encoder(batch)[0], jit_compile)
 
 
-def encode_means(model, x) -> np.ndarray:
-    return mean_encoder(model)(x)
+def encode_means(model, x, jit_compile: bool = True) -> np.ndarray:
+    return mean_encoder(model, jit_compile)(x)

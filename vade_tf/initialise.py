@@ -87,7 +87,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
             history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
                                            config.train.jit_compile)
     with stopwatch.phase("partition"):
-        assignments = initialise_mixture(model, data.x, config.pretrain, seed)
+        assignments = initialise_mixture(model, data.x, config.pretrain, seed, config.train.jit_compile)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / rundir.PRETRAIN_INFO).unlink(missing_ok=True)  # the cache is incomplete until it is rewritten
     files.save_npy(cache / rundir.PRETRAIN_PARTITION, assignments.astype(np.int32))
@@ -96,7 +96,8 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     if data.y is not None:
         # The starting partition, named for what made it: spectral clustering or a GMM on the latent.
         info["partition"] = clustering_scores(data.y, assignments)
-        info["vade_init"] = clustering_scores(data.y, assign_clusters(model, data.x))
+        prior_assignments = assign_clusters(model, data.x, config.train.jit_compile)
+        info["vade_init"] = clustering_scores(data.y, prior_assignments)
         if verbose:
             print(f"starting partition (autoencoder + {PARTITION_NAMES[config.pretrain.mixture_init]}): "
                   f"acc {info['partition']['acc']:.4f} nmi {info['partition']['nmi']:.4f}; the prior made "

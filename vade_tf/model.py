@@ -163,6 +163,12 @@ class VaDE(keras.Model):
             log_gamma = log_gamma[tf.newaxis]                                            # [1, B, K]
         return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
 
+    @tf.function
+    def summed_elbo_terms(self, x, samples: int) -> dict:
+        """Each of Eq. 12's terms summed over the batch: traced once per model and draw count, so every
+        estimate of a run (restart selection, the final ELBO) reuses one graph."""
+        return {name: tf.reduce_sum(value) for name, value in self.elbo_terms(x, samples=samples).items()}
+
     def start_posterior_width(self, fraction: float) -> None:
         """Make q(z|x)'s variance start at ``fraction`` of the mixture's mean component variance (the
         log-variance head's kernel zeroed, its bias set). An untrained head says variance 1 whatever

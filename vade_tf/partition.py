@@ -92,10 +92,10 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
     return counts / counts.sum(), means, covariances
 
 
-def initialise_mixture(model, x: np.ndarray, config, seed: int) -> np.ndarray:
+def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: bool = True) -> np.ndarray:
     """Partition the latent means (``mixture_init``: a GMM, spectral clustering or UMAP + GMM), set
     pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
-    z = encode_means(model, x)
+    z = encode_means(model, x, jit_compile)
     if config.mixture_init in ("spectral", "umap"):
         if config.mixture_init == "spectral":
             assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors,

@@ -63,7 +63,7 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
         losses[f"layer_{k}"] = _fit(model, keras.Model(inputs, outputs), h, loss, config.layer_epochs,
                                     config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir,
                                     jit_compile)
-        h = batched(encode)(h).astype(np.float32)  # half precision under mixed_precision
+        h = batched(encode, jit_compile)(h).astype(np.float32)  # half precision under mixed_precision
     return losses
 
 

@@ -72,19 +72,19 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
         init = {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}
         if evaluation_data is not None:
             with stopwatch.phase("evaluation"):
-                init["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
-                                                       config.data.evaluate_split)
+                assign = cluster_assigner(model, config.train.jit_compile)
+                init["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
         if strategy.num_replicas_in_sync > 1:
             broadcast_from_chief(strategy, model.mixture_variables)
-        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed,
-                                 flat(config.to_dict()), verbose, config.train.epochs)
+        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed, flat(config.to_dict()),
+                                 verbose, config.train.epochs, config.train.jit_compile)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         partition = load_partition(config, restart_dir)
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
                            callbacks=[summaries], partition=partition, stopwatch=stopwatch,
                            evaluation=evaluation_data)
         with stopwatch.phase("final_evaluation"):
-            final = evaluate(model, data, config.train.elbo_draws)
+            final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
     if verbose and config.train.restarts > 1:
@@ -130,8 +130,8 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     metrics = {"method": "vade", **best["final"], "best_restart": best["restart"], "seed": config.seed,
                "command": command, "n_samples": int(len(data.x)), "restarts": restarts}
     if evaluation_data is not None:
-        metrics["evaluation"] = evaluation_scores(cluster_assigner(model), evaluation_data,
-                                                  config.data.evaluate_split)
+        assign = cluster_assigner(model, config.train.jit_compile)
+        metrics["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
     # seconds: where wall_time_s went (pretraining, partition, training steps, per-epoch evaluation,
     # checkpoints, summaries and pictures, final evaluation), summed over restarts.
     metrics.update(wall_time_s=time.perf_counter() - start, seconds=stopwatch.seconds,
