@@ -1,5 +1,5 @@
-"""What every test module shares: the command-line entry points called in-process, and a clean slate
-of TensorFlow's process-wide switches between tests."""
+"""What every test module shares: the command-line entry points called in-process, a tiny run of
+train.py (in this process or its own), and a clean slate of TensorFlow's process-wide switches."""
 import contextlib
 import io
 import json
@@ -11,10 +11,16 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # the test workers share a GPU where there is one
 
 ROOT = Path(__file__).parent.parent
-# Tiny runs compile without XLA and take the final ELBO from fewer draws: seconds each, not tens.
-FAST = {"train.jit_compile": False, "train.elbo_draws": 2000}
+# Tiny runs compile without XLA, take the final ELBO from fewer draws and draw no pictures (a test
+# that looks at pictures asks for them): seconds each, not tens.
+FAST = {"train.jit_compile": False, "train.elbo_draws": 2000, "logging.tsne_samples": 0,
+        "logging.image_every": 0, "logging.embedding_every": 0}
+
+# What metrics.json reports of the final model: equal, to the last bit, for runs that must agree.
+FINAL_KEYS = ("acc", "nmi", "ari", "elbo", "reconstruction", "kl_z", "kl_c")
 
 
 def set_args(settings: dict) -> list[str]:
@@ -37,6 +43,29 @@ def run_script(script: str, *argv, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run([sys.executable, str(ROOT / script), *map(str, argv)], capture_output=True,
                           text=True, env=env, **kwargs)
+
+
+# train.py's arguments for a tiny run on the embedded digits (the run's length is the test's).
+TINY_TRAIN = ["--pretrain-epochs", "2", *set_args({
+    **FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+    "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4})]
+
+
+def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
+    """train.py's main in this process, tiny."""
+    import train
+
+    return run_main(train.main, "--run-dir", run_dir, *TINY_TRAIN, *args)
+
+
+def train_tiny_process(run_dir, *args, wait=True):
+    """train.py, tiny, in a process of its own: for what only a process shows (exit status, signals)."""
+    if wait:
+        return run_script("train.py", "--run-dir", run_dir, *TINY_TRAIN, *args)
+    command = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), *TINY_TRAIN,
+               *map(str, args)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from conftest import FAST  # noqa: E402
 
 from vade_tf import elbo, runs  # noqa: E402
 from vade_tf.config import load_config  # noqa: E402
@@ -54,9 +55,9 @@ def main(run_dir: str) -> None:
                    .astype(np.float32), y=y, name="separated")
     config = load_config(overrides={
         "model.n_clusters": 3, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
-        "pretrain.method": "plain", "pretrain.epochs": 30, "pretrain.batch_size": 32,
+        "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
         "train.epochs": 3, "train.batch_size": 32,
-        "train.strategy": "mirrored", "logging.image_every": 0})
+        "train.strategy": "mirrored", **FAST})
     metrics = runs.train_and_evaluate(config, run_dir, verbose=0, data=data)
     print(json.dumps({"one": [one_losses, one_weights], "two": [two_losses, two_weights],
                       "run": {k: metrics[k] for k in ("acc", "elbo")},

@@ -1,6 +1,7 @@
 """A process of the two-worker test in test_distribute.py.
 
-``pretrain RUN``: pretrain and initialise once, one process, default strategy (train.epochs = 0).
+``pretrain RUN``: pretrain and initialise once, default strategy (train.epochs = 0); the test calls
+``main`` for this stage in its own process.
 ``train RUN PRETRAINED``: one worker (TF_CONFIG names the cluster and this task) trains from that
 pretraining with train.strategy = multi_worker, then prints the final metrics as one JSON line.
 """
@@ -8,6 +9,7 @@ import json
 import sys
 
 import numpy as np
+from conftest import FAST
 
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
@@ -23,8 +25,7 @@ def main(stage: str, run_dir: str, pretrained: str = "") -> None:
     config = load_config(overrides={
         "model.n_clusters": 3, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
-        "train.epochs": 3, "train.batch_size": 32, "train.partition_warmup_epochs": 0,
-        "logging.image_every": 0,
+        "train.epochs": 3, "train.batch_size": 32, "train.partition_warmup_epochs": 0, **FAST,
         **distributed})
     metrics = train_and_evaluate(config, run_dir, verbose=0, data=Dataset(x=x.astype(np.float32), y=y,
                                                                            name="separated"))

@@ -107,8 +107,7 @@ def test_a_conv_vade_separates_synthetic_image_clusters(tmp_path):
         "model.architecture": "conv", "model.conv_filters": [8, 16], "model.conv_dense": [16],
         "model.latent_dim": 3, "model.n_clusters": 4, "pretrain.method": "plain", "pretrain.epochs": 20,
         "pretrain.batch_size": 32, "pretrain.gmm_n_init": 2, "train.epochs": 5,
-        "train.steps_per_execution": 4, **FAST, "logging.image_every": 0, "logging.embedding_every": 0,
-        "logging.tsne_samples": 0})
+        "train.steps_per_execution": 4, **FAST})
     metrics = train_and_evaluate(config, tmp_path, verbose=0, data=data)
     start = metrics["restarts"][0]["init"]["partition"]["acc"]
     assert metrics["acc"] > 0.9 and metrics["acc"] >= start, (start, metrics["acc"])

@@ -26,8 +26,7 @@ from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
 
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
-        "pretrain.epochs": 2, "pretrain.gmm_n_init": 2, "train.epochs": 1, "train.steps_per_execution": 4,
-        "logging.tsne_samples": 0}
+        "pretrain.epochs": 2, "pretrain.gmm_n_init": 2, "train.epochs": 1, "train.steps_per_execution": 4}
 
 
 def _blobs(n_per_cluster=60, k=3, d=8, seed=0):

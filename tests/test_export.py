@@ -22,28 +22,31 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "train.epochs": 1, "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
 
-# Runs in a fresh interpreter: loads an export with TensorFlow alone and calls every signature.
+# Runs in a fresh interpreter: loads each export with TensorFlow alone and calls every signature.
 LOAD_AND_CALL = """
 import sys, numpy as np, tensorflow as tf
-path, inputs_file, out_file = sys.argv[1:]
-inputs = np.load(inputs_file)
-loaded = tf.saved_model.load(path)
-out = {}
-for batch in (1, 5):
-    x = tf.constant(inputs["x"][:batch])
-    for signature in ("serving_default", "embed"):
-        for k, v in loaded.signatures[signature](**{inputs["input_name"].item(): x}).items():
-            out[f"{batch}/{signature}/{k}"] = v.numpy()
-    generated = loaded.signatures["generate"](cluster=tf.constant(inputs["clusters"][:batch]),
-                                              seed=tf.constant(7, tf.int64))
-    out.update({f"{batch}/generate/{k}": v.numpy() for k, v in generated.items()})
-try:
-    loaded.signatures["serving_default"](**{inputs["input_name"].item(): tf.zeros(x.shape, tf.int64)})
-    raise SystemExit("an int64 input was accepted")
-except (TypeError, ValueError, tf.errors.InvalidArgumentError):
-    pass
+for path, inputs_file, out_file in zip(*[iter(sys.argv[1:])] * 3):
+    inputs = np.load(inputs_file)
+    loaded = tf.saved_model.load(path)
+    out = {}
+    for batch in (1, 5):
+        x = tf.constant(inputs["x"][:batch])
+        for signature in ("serving_default", "embed"):
+            for k, v in loaded.signatures[signature](**{inputs["input_name"].item(): x}).items():
+                out[f"{batch}/{signature}/{k}"] = v.numpy()
+        generated = loaded.signatures["generate"](cluster=tf.constant(inputs["clusters"][:batch]),
+                                                  seed=tf.constant(7, tf.int64))
+        out.update({f"{batch}/generate/{k}": v.numpy() for k, v in generated.items()})
+    bad_inputs = {"int64": tf.zeros(x.shape, tf.int64), "one value short": x[..., :-1],
+                  "text": tf.fill(x.shape, "x")}
+    for problem, bad in bad_inputs.items():
+        try:
+            loaded.signatures["serving_default"](**{inputs["input_name"].item(): bad})
+            raise SystemExit(f"{path}: an input of {problem} was accepted")
+        except (TypeError, ValueError, tf.errors.InvalidArgumentError):
+            pass
+    np.savez(out_file, **out)
 assert "vade_tf" not in sys.modules and "tensorflow_probability" not in sys.modules, "imported our code"
-np.savez(out_file, **out)
 """
 
 
@@ -65,26 +68,61 @@ def _reference(module, x, clusters):
     return out
 
 
-def _round_trip(module, config, metrics, base, x, tmp_path):
-    written = exporting.write_version(module, config, metrics, base)
-    clusters = np.arange(5, dtype=np.int64) % module.model.n_clusters
-    np.savez(tmp_path / "inputs.npz", x=x, clusters=clusters, input_name=np.array(module.input_name))
-    args = [sys.executable, "-c", LOAD_AND_CALL, written["path"], str(tmp_path / "inputs.npz"),
-            str(tmp_path / "out.npz")]
-    result = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=ENV)
+def _stl10_run(run_dir):
+    """An STL-10 run on random features (the ResNet-50 extractor in front has random weights here)."""
+    features = Dataset(x=np.random.default_rng(0).normal(size=(40, 2048)).astype(np.float32),
+                       y=np.arange(40) % 10, name="stl10")
+    config = load_config(ROOT / "configs" / "stl10.json", {**TINY, "data.feature_weights": None,
+                                                           "train.batch_size": 20, "pretrain.batch_size": 20})
+    train_and_evaluate(config, run_dir, verbose=0, data=features)
+
+
+STARTED = {**TINY, "train.epochs": 0}  # pretrained and partitioned: every weight an export holds
+RUNS = {  # kind: (how to train it, whether the export takes images, a batch of its inputs)
+    "mlp": (None, False, np.random.default_rng(0).uniform(size=(5, 64))),
+    "conv": (lambda run_dir: train_and_evaluate(load_config(overrides={
+        **STARTED, "model.architecture": "conv", "model.conv_filters": [4, 8], "model.conv_dense": [16]}),
+        run_dir, verbose=0), False, np.random.default_rng(1).uniform(size=(5, 64))),
+    "full_covariance": (lambda run_dir: train_and_evaluate(load_config(overrides={
+        **STARTED, "model.covariance": "full", "pretrain.mixture_init": "spectral"}), run_dir, verbose=0),
+        False, np.random.default_rng(3).uniform(size=(5, 64))),
+    "images": (_stl10_run, True, np.random.default_rng(0).uniform(0, 255, size=(5, 96, 96, 3))),
+}
+
+
+@pytest.fixture(scope="module")
+def round_trips(trained_run, tmp_path_factory):
+    """Each kind of run exported, then loaded and called in one fresh process without our code: kind
+    -> (the serving module, what was written, the reference outputs, the fresh process's outputs)."""
+    base = tmp_path_factory.mktemp("round-trips")
+    exported, arguments = {}, []
+    for kind, (train, images, x) in RUNS.items():
+        run_dir = trained_run if train is None else base / kind / "run"
+        if train is not None:
+            train(run_dir)
+        module, config, metrics = exporting.build_module(run_dir, images=images)
+        written = exporting.write_version(module, config, metrics, base / kind / "models")
+        clusters = np.arange(5, dtype=np.int64) % module.model.n_clusters
+        x = x.astype(np.float32)
+        np.savez(base / kind / "inputs.npz", x=x, clusters=clusters, input_name=np.array(module.input_name))
+        arguments += [written["path"], base / kind / "inputs.npz", base / kind / "out.npz"]
+        exported[kind] = (module, config, written, _reference(module, x, clusters))
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_CALL, *map(str, arguments)],
+                            capture_output=True, text=True, cwd=base, env=ENV)
     assert result.returncode == 0, result.stderr[-3000:]
-    loaded = dict(np.load(tmp_path / "out.npz"))
-    expected = _reference(module, x, clusters)
+    return {kind: (*exported[kind], dict(np.load(base / kind / "out.npz"))) for kind in RUNS}
+
+
+def _same_outputs(round_trip):
+    *_, expected, loaded = round_trip
     assert sorted(loaded) == sorted(expected)
     for key, value in expected.items():
         np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
-    return written
 
 
-def test_export_round_trips_in_a_fresh_process_without_our_code(trained_run, tmp_path):
-    module, config, metrics = exporting.build_module(trained_run)
-    x = np.random.default_rng(0).uniform(size=(5, 64)).astype(np.float32)
-    written = _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
+def test_export_round_trips_in_a_fresh_process_without_our_code(round_trips):
+    _, config, written, *_ = round_trips["mlp"]
+    _same_outputs(round_trips["mlp"])
     version = Path(written["path"])
     assert version.name == "1" and (version / "saved_model.pb").exists() and (version / "variables").is_dir()
     contract = json.loads((version / "assets" / exporting.CONTRACT_FILE).read_text())
@@ -104,8 +142,10 @@ def test_warmup_file_holds_one_predict_request_per_signature(trained_run, tmp_pa
     assert written["warmup"] and names == ["serving_default", "embed", "generate"]
 
 
-def test_saved_model_cli_sees_three_predict_signatures_and_rejects_bad_input(trained_run, tmp_path):
-    path = exporting.export(trained_run, tmp_path / "models")["path"]
+def test_saved_model_cli_sees_three_predict_signatures_and_runs_one(round_trips, tmp_path):
+    """TensorFlow's own CLI on the export (each round trip above also checks that int64, one value
+    short and text inputs are refused)."""
+    path = round_trips["mlp"][2]["path"]
     cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     shown = subprocess.run(cli + ["show", "--dir", path, "--all"], capture_output=True, text=True, env=ENV)
     assert shown.returncode == 0, shown.stderr[-2000:]
@@ -114,17 +154,12 @@ def test_saved_model_cli_sees_three_predict_signatures_and_rejects_bad_input(tra
     assert shown.stdout.count("Method name is: tensorflow/serving/predict") == 3
     assert "shape: (-1, 64)" in shown.stdout and "shape: (-1, 10)" in shown.stdout  # x and cluster_probs
     assert "shape: (-1, 3)" in shown.stdout and "dtype: DT_INT64" in shown.stdout  # z_mean, cluster
-
-    def run(array):
-        np.save(tmp_path / "request.npy", array)
-        return subprocess.run(cli + ["run", "--dir", path, "--tag_set", "serve", "--signature_def",
-                                     "serving_default", "--inputs", f"x={tmp_path / 'request.npy'}"],
-                              capture_output=True, text=True, env=ENV)
-    ok = run(np.zeros((2, 64), np.float32))
+    np.save(tmp_path / "request.npy", np.zeros((2, 64), np.float32))
+    request = ["run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
+               "--inputs", f"x={tmp_path / 'request.npy'}"]
+    ok = subprocess.run(cli + request, capture_output=True, text=True, env=ENV)
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "cluster_probs" in ok.stdout
-    assert run(np.zeros((2, 63), np.float32)).returncode != 0
-    assert run(np.full((2, 64), "x")).returncode != 0  # text where floats are expected
 
 
 def test_a_failed_export_leaves_nothing_and_versions_count_up(trained_run, tmp_path, monkeypatch):
@@ -167,42 +202,28 @@ def test_export_cli_explains_an_unusable_run_dir_in_one_line(trained_run, tmp_pa
     assert not (tmp_path / "models").exists()
 
 
-def test_stl10_image_model_serves_96x96_images(tmp_path):
-    """--images: ResNet-50 (random weights here) in front of VaDE; the export takes images."""
-    rng = np.random.default_rng(0)
-    features = Dataset(x=rng.normal(size=(40, 2048)).astype(np.float32), y=np.arange(40) % 10, name="stl10")
-    config = load_config(ROOT / "configs" / "stl10.json", {**TINY, "data.feature_weights": None,
-                                                           "train.batch_size": 20, "pretrain.batch_size": 20})
-    train_and_evaluate(config, tmp_path / "run", verbose=0, data=features)
-    module, config_dict, metrics = exporting.build_module(tmp_path / "run", images=True)
-    images = rng.uniform(0, 255, size=(5, 96, 96, 3)).astype(np.float32)
-    written = _round_trip(module, config_dict, metrics, tmp_path / "models", images, tmp_path)
-    contract = json.loads((Path(written["path"]) / "assets" / exporting.CONTRACT_FILE).read_text())
+def test_stl10_image_model_serves_96x96_images(round_trips):
+    """--images: ResNet-50 in front of VaDE; the export takes images."""
+    _same_outputs(round_trips["images"])
+    contract = json.loads((Path(round_trips["images"][2]["path"]) / "assets" / exporting.CONTRACT_FILE)
+                          .read_text())
     assert contract["input"] == "images" and contract["shape"] == [None, 96, 96, 3]
 
 
-def test_a_conv_run_round_trips_like_an_mlp_run(tmp_path):
-    overrides = {**TINY, "model.architecture": "conv", "model.conv_filters": [4, 8],
-                 "model.conv_dense": [16], "pretrain.method": "plain"}
-    train_and_evaluate(load_config(overrides=overrides), tmp_path / "run", verbose=0)
-    module, config, metrics = exporting.build_module(tmp_path / "run")
+def test_a_conv_run_round_trips_like_an_mlp_run(round_trips):
+    module = round_trips["conv"][0]
     assert module.model.architecture == "conv" and module.model.image_shape == [8, 8, 1]
     assert module.model.conv_dense == [16]
-    x = np.random.default_rng(1).uniform(size=(5, 64)).astype(np.float32)
-    _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
+    _same_outputs(round_trips["conv"])
 
 
-def test_a_full_covariance_run_round_trips_with_standard_ops_only(tmp_path):
+def test_a_full_covariance_run_round_trips_with_standard_ops_only(round_trips):
     """The full-covariance prior (Cholesky factors, triangular solves) serves from the SavedModel
     alone, and its generate signature draws z ~ N(mu_c, L_c L_c^T)."""
-    overrides = {**TINY, "model.covariance": "full", "pretrain.method": "plain",
-                 "pretrain.mixture_init": "spectral"}
-    train_and_evaluate(load_config(overrides=overrides), tmp_path / "run", verbose=0)
-    module, config, metrics = exporting.build_module(tmp_path / "run")
+    module = round_trips["full_covariance"][0]
     assert module.model.covariance == "full"
     assert np.any(module.model.scale_offdiag.numpy() != 0)  # the spectral clusters' tilt was kept
-    x = np.random.default_rng(3).uniform(size=(5, 64)).astype(np.float32)
-    _round_trip(module, config, metrics, tmp_path / "models", x, tmp_path)
+    _same_outputs(round_trips["full_covariance"])
 
 
 def test_an_mlp_run_from_before_the_conv_keys_still_exports(trained_run, tmp_path):

@@ -31,7 +31,7 @@ def test_a_toy_dataset_added_in_the_registry_alone_trains_and_exports(tmp_path, 
     result = run_main(train.main, "--run-dir", tmp_path / "run", "--epochs", "3", "--pretrain-epochs", "30",
                       *[a for s in ("data.name=toy", "model.n_clusters=3", "model.hidden_dims=[32,16]",
                                     "model.latent_dim=3", "pretrain.method=plain", "pretrain.batch_size=32",
-                                    "train.batch_size=32", "logging.tsne_samples=0")
+                                    "train.batch_size=32")
                         for a in ("--set", s)], *set_args(FAST))
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "run" / rundir.METRICS_FILE).read_text())
