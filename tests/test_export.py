@@ -42,9 +42,9 @@ for path, inputs_file, out_file in zip(*[iter(sys.argv[1:])] * 3):
     for problem, bad in bad_inputs.items():
         try:
             loaded.signatures["serving_default"](**{inputs["input_name"].item(): bad})
-            raise SystemExit(f"{path}: an input of {problem} was accepted")
+            out[f"refused/{problem}"] = False
         except (TypeError, ValueError, tf.errors.InvalidArgumentError):
-            pass
+            out[f"refused/{problem}"] = True
     np.savez(out_file, **out)
 assert "vade_tf" not in sys.modules and "tensorflow_probability" not in sys.modules, "imported our code"
 """
@@ -114,7 +114,11 @@ def round_trips(trained_run, tmp_path_factory):
 
 
 def _same_outputs(round_trip):
+    """The fresh process computed what this one does, and refused int64, short and text inputs."""
     *_, expected, loaded = round_trip
+    refused = {key: bool(value) for key, value in loaded.items() if key.startswith("refused/")}
+    loaded = {key: value for key, value in loaded.items() if key not in refused}
+    assert refused == {"refused/int64": True, "refused/one value short": True, "refused/text": True}
     assert sorted(loaded) == sorted(expected)
     for key, value in expected.items():
         np.testing.assert_allclose(loaded[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
