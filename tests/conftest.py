@@ -38,11 +38,19 @@ def run_main(main, *argv) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
+def _script(script: str, argv) -> dict:
+    return {"args": [sys.executable, str(ROOT / script), *map(str, argv)], "text": True,
+            "env": {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}}
+
+
 def run_script(script: str, *argv, **kwargs) -> subprocess.CompletedProcess:
     """``python <script> argv`` in a fresh interpreter: for exit codes, signals and process isolation."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run([sys.executable, str(ROOT / script), *map(str, argv)], capture_output=True,
-                          text=True, env=env, **kwargs)
+    return subprocess.run(**_script(script, argv), capture_output=True, **kwargs)
+
+
+def start_script(script: str, *argv) -> subprocess.Popen:
+    """``python <script> argv`` started in a fresh interpreter, its output piped: to signal it."""
+    return subprocess.Popen(**_script(script, argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 # train.py's arguments for a tiny run on the embedded digits (the run's length is the test's).
@@ -60,12 +68,7 @@ def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
 
 def train_tiny_process(run_dir, *args, wait=True):
     """train.py, tiny, in a process of its own: for what only a process shows (exit status, signals)."""
-    if wait:
-        return run_script("train.py", "--run-dir", run_dir, *TINY_TRAIN, *args)
-    command = [sys.executable, str(ROOT / "train.py"), "--run-dir", str(run_dir), *TINY_TRAIN,
-               *map(str, args)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    return (run_script if wait else start_script)("train.py", "--run-dir", run_dir, *TINY_TRAIN, *args)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """A process of the two-worker test in test_distribute.py.
 
-``pretrain RUN``: pretrain and initialise once, default strategy (train.epochs = 0); the test calls
-``main`` for this stage in its own process.
+``pretrain RUN``: pretrain and initialise once, default strategy (train.epochs = 0); the test runs
+this stage by calling ``main`` in the test's own process, no interpreter of its own.
 ``train RUN PRETRAINED``: one worker (TF_CONFIG names the cluster and this task) trains from that
 pretraining with train.strategy = multi_worker, then prints the final metrics as one JSON line.
 """
