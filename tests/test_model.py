@@ -138,13 +138,17 @@ def test_warmup_can_hold_the_mixture_still_while_the_networks_move(separate_opti
     assert all(not np.allclose(old, v.numpy()) for old, v in zip(mixture_before, model.mixture_variables))
 
 
-def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
-    """With the reconstruction and the KL terms apart, the warm-up loss's gradient on the encoder's
-    mean is exactly grad(-reconstruction) + w grad(kl_z + kl_c)."""
+@pytest.mark.parametrize("step, release_steps, weight", [(0, 0, 5.0), (3, 3, 3.0)])
+def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms(step, release_steps, weight):
+    """With the reconstruction and the KL terms apart, the loss's gradient on the encoder's mean is
+    exactly grad(-reconstruction) + w grad(kl_z + kl_c), with w the warm-up's weight (step 0 of 2)
+    or the release's (step 3: one of three steps back to 1 taken)."""
     keras.utils.set_random_seed(1)
     x, log_gamma = tf.constant(_data(6)), partition_log_gamma(np.array([0, 1, 2, 0, 1, 2]), K)
     model = _model()
-    model.compile(keras.optimizers.SGD(1.0), warmup_steps=10, warmup_kl_weight=5.0)
+    model.compile(keras.optimizers.SGD(1.0), warmup_steps=2, warmup_kl_weight=5, release_steps=release_steps)
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(step)
     variables = model.encoder.trainable_variables
     start = model.noise.state.numpy()
 
@@ -160,8 +164,22 @@ def test_warmup_kl_weight_scales_the_gradient_of_the_kl_terms():
     model.noise.state.assign(start)
     model.train_step((x, log_gamma))
     for old, variable, g_rec, g_kl in zip(before, variables, reconstruction, kl):
-        expected = old - 1.0 * (g_rec.numpy() + 5.0 * g_kl.numpy())
+        expected = old - 1.0 * (g_rec.numpy() + weight * g_kl.numpy())
         np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("release_steps, weights", [
+    (0, [5.0, 5.0, 1.0, 1.0, 1.0, 1.0]),
+    (3, [5.0, 5.0, 4.0, 3.0, 2.0, 1.0]),
+])
+def test_kl_weight_returns_to_one_over_the_release_steps(release_steps, weights):
+    """Steps 0-1 are the warm-up (weight 5); then the weight is 1 at once, or falls by equal steps
+    to 1 over the release; without a warm-up it is 1 throughout, whatever the release."""
+    model = _model()
+    model.compile(keras.optimizers.SGD(1.0), warmup_steps=2, warmup_kl_weight=5, release_steps=release_steps)
+    np.testing.assert_allclose([float(model.kl_weight(step)) for step in range(6)], weights, rtol=1e-6)
+    model.compile(keras.optimizers.SGD(1.0), warmup_steps=0, warmup_kl_weight=5, release_steps=release_steps)
+    assert [float(model.kl_weight(step)) for step in range(3)] == [1.0, 1.0, 1.0]
 
 
 def test_warmup_pulls_the_clusters_to_the_given_partition():

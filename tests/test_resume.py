@@ -11,9 +11,10 @@ from conftest import FINAL_KEYS, train_tiny, train_tiny_process
 
 from vade_tf import rundir
 
-# Two warm-up epochs: the kills below land in one (step 12) and after it (step 60), both resumed.
+# Two warm-up epochs, then two whose KL weight returns to 1: the kills below land in the warm-up
+# (step 12) and in the release (step 60), both resumed.
 RESUMABLE = ["--epochs", "6", "--set", "train.deterministic=true", "--set", "train.checkpoint_every_steps=4",
-             "--set", "train.partition_warmup_epochs=2"]
+             "--set", "train.partition_warmup_epochs=2", "--set", "train.warmup_release_epochs=2"]
 
 
 @pytest.fixture(scope="module")

@@ -164,6 +164,8 @@ class TrainConfig:
     # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction
     # resists, so the model's own assignment agrees with the partition when the warm-up ends.
     warmup_kl_weight: float = setting(5.0, above=0)
+    # Epochs after the warm-up over which that weight returns to 1, linearly by step; 0: at once.
+    warmup_release_epochs: int = setting(0, minimum=0)
     # Hold pi, mu_c, sigma_c still during the warm-up: the encoder moves to the mixture, not the
     # mixture to the encoder.
     warmup_freezes_mixture: bool = True

@@ -80,6 +80,7 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warm
                   mixture_optimizer=mixture_optimizer,
                   warmup_steps=t.partition_warmup_epochs * steps_per_epoch if warmup else 0,
                   warmup_kl_weight=t.warmup_kl_weight, warmup_freezes_mixture=t.warmup_freezes_mixture,
+                  release_steps=t.warmup_release_epochs * steps_per_epoch if warmup else 0,
                   jit_compile=t.jit_compile and not distributed,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)

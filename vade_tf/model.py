@@ -61,6 +61,7 @@ class VaDE(keras.Model):
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
         self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.warmup_steps, self.warmup_kl_weight, self.warmup_freezes_mixture = 0, 1.0, False
+        self.release_steps = 0
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
 
@@ -183,14 +184,14 @@ class VaDE(keras.Model):
     # ----------------------------------------------------------------------------- training
     def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
                 warmup_steps: int = 0, warmup_kl_weight: float = 1.0, warmup_freezes_mixture: bool = False,
-                **kwargs):
+                release_steps: int = 0, **kwargs):
         """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam);
         for the first ``warmup_steps`` steps (the partition warm-up) the KL terms weigh
         ``warmup_kl_weight`` in the loss and, with ``warmup_freezes_mixture``, the mixture holds still
-        while the encoder moves to it."""
+        while the encoder moves to it; over the ``release_steps`` after it the weight returns to 1."""
         super().compile(optimizer=optimizer, **kwargs)
         self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
-        self.warmup_kl_weight = float(warmup_kl_weight)
+        self.warmup_kl_weight, self.release_steps = float(warmup_kl_weight), int(release_steps)
         self.warmup_freezes_mixture = bool(warmup_freezes_mixture)
         if mixture_optimizer is not None:
             if not self.built:
@@ -215,6 +216,15 @@ class VaDE(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
+    def kl_weight(self, step) -> tf.Tensor:
+        """The KL terms' weight in the loss at an optimizer step: ``warmup_kl_weight`` through the
+        warm-up, then linearly back to 1 over ``release_steps`` (at once with none), so the samples
+        the warm-up pulled into their clusters are let go gradually rather than in one step."""
+        if self.warmup_steps == 0:
+            return tf.constant(1.0)
+        released = (tf.cast(step, tf.float32) - self.warmup_steps + 1.0) / (self.release_steps + 1.0)
+        return self.warmup_kl_weight + (1.0 - self.warmup_kl_weight) * tf.clip_by_value(released, 0.0, 1.0)
+
     @staticmethod
     def _features(data):
         return data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
@@ -225,8 +235,8 @@ class VaDE(keras.Model):
         warming_up = self.optimizer.iterations < self.warmup_steps
         with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
             terms = self.elbo_terms(x, log_gamma)
-            kl_weight = tf.where(warming_up, self.warmup_kl_weight, 1.0)
-            objective = terms["reconstruction"] - kl_weight * (terms["kl_z"] + terms["kl_c"])
+            objective = terms["reconstruction"] - self.kl_weight(self.optimizer.iterations) * (
+                terms["kl_z"] + terms["kl_c"])
             # Under tf.distribute the replicas' gradients are summed, so each replica's mean is
             # divided by their number: the update is the global batch's mean, whatever the replicas.
             loss = -tf.reduce_mean(objective) / tf.distribute.get_strategy().num_replicas_in_sync
