@@ -1,6 +1,7 @@
 """What every test module shares: the command-line entry points called in-process, a tiny run of
 train.py (in this process or its own), and a clean slate of TensorFlow's process-wide switches."""
 import contextlib
+import fcntl
 import io
 import json
 import os
@@ -40,7 +41,7 @@ def run_main(main, *argv) -> subprocess.CompletedProcess:
 
 def _script(script: str, argv) -> dict:
     return {"args": [sys.executable, str(ROOT / script), *map(str, argv)], "text": True,
-            "env": {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}}
+            "env": {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}}
 
 
 def run_script(script: str, *argv, **kwargs) -> subprocess.CompletedProcess:
@@ -64,6 +65,30 @@ def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
     import train
 
     return run_main(train.main, "--run-dir", run_dir, *TINY_TRAIN, *args)
+
+
+# The shared digits run's length and pictures (one picture of each kind an epoch; embeddings every 2).
+DIGITS_EPOCHS = 3
+DIGITS_RUN = ["--epochs", str(DIGITS_EPOCHS), *set_args({
+    "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
+    "logging.tsne_samples": 60, "logging.samples_per_cluster": 4})]
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """``train_tiny(DIGITS_RUN)`` made once per test session for every test worker: the first worker
+    to ask trains it under a lock, the others wait and read it. -> (run directory, what it printed).
+    Tests read it or borrow its pretraining (``pretrain.from_dir``); one that changes it copies it."""
+    base = tmp_path_factory.getbasetemp()  # under pytest-xdist: each worker's own, in the session's folder
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    run_dir, printed = shared / "digits-run", shared / "digits-run.stdout"
+    with open(shared / "digits-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not printed.exists():
+            result = train_tiny(run_dir, *DIGITS_RUN)
+            assert result.returncode == 0, result.stderr[-3000:]
+            printed.write_text(result.stdout)
+    return run_dir, printed.read_text()
 
 
 def train_tiny_process(run_dir, *args, wait=True):

@@ -37,7 +37,8 @@ def trajectory(strategy, x):
     with strategy.scope():
         model = NoiselessVaDE(input_dim=x.shape[1], n_clusters=3, latent_dim=2, hidden_dims=[16, 8])
         model.build((None, x.shape[1]))
-        model.compile(keras.optimizers.Adam(1e-2), mixture_optimizer=keras.optimizers.Adam(1e-2))
+        model.compile(keras.optimizers.Adam(1e-2), mixture_optimizer=keras.optimizers.Adam(1e-2),
+                      jit_compile=False)
     batches = tf.data.Dataset.from_tensor_slices(x).batch(16)  # the global batch
     losses = model.fit(batches, epochs=5, verbose=0).history["loss"]
     return losses, [w.tolist() for w in model.get_weights()]

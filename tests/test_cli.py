@@ -1,10 +1,11 @@
 """train.py end to end on the embedded digits, in this process: every artefact, the pretraining cache
 and borrowed partitions, restart selection, and the template for users' own data."""
 import json
+import shutil
 
 import numpy as np
 import pytest
-from conftest import FAST, ROOT, run_main, set_args
+from conftest import DIGITS_EPOCHS, FAST, ROOT, run_main, set_args, train_tiny
 
 import train
 from vade_tf import rundir
@@ -15,27 +16,16 @@ from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
 
 
-def _train(run_dir, *extra, pictures=False):
-    """train.py on the embedded digits, tiny and short, in this process; pictures only when asked for
-    (the logging keys are not part of a checkpoint's identity, so the runs below can resume one)."""
-    logging = {"logging.tsne_samples": 200, "logging.embedding_samples": 200, "logging.image_every": 2,
-               "logging.embedding_every": 2} if pictures else {}
-    return run_main(train.main, "--run-dir", run_dir, "--epochs", "2", "--pretrain-epochs", "2",
-                    "--set", "pretrain.method=plain", "--set", "model.hidden_dims=[32,16]",
-                    "--set", "pretrain.gmm_n_init=2", *set_args({**FAST, **logging}), *extra)
-
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    result = _train(run_dir, pictures=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir, result
+def _train(run_dir, *extra):
+    """train.py on the embedded digits in this process, as the shared digits run was trained but
+    without its pictures (they are not part of a checkpoint's identity: these runs can resume it or
+    borrow its pretraining)."""
+    return train_tiny(run_dir, "--epochs", str(DIGITS_EPOCHS), *extra)
 
 
 def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
-    run_dir, result = digits_run
-    last_line = result.stdout.strip().splitlines()[-1]
+    run_dir, printed = digits_run
+    last_line = printed.strip().splitlines()[-1]
     assert last_line.startswith("final: acc ") and " nmi " in last_line and " ari " in last_line
     for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS, rundir.MODEL_SPEC,
                  f"{rundir.PRETRAIN_DIR}/{rundir.PRETRAIN_WEIGHTS}",
@@ -47,10 +37,10 @@ def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
     for key in ("acc", "nmi", "ari", "v_measure", "elbo", "wall_time_s", "seed", "versions"):
         assert key in metrics, key
     assert f"acc {metrics['acc']:.4f}" in last_line
-    assert [e["epoch"] for e in metrics["restarts"][0]["epochs"]] == [1, 2]
+    assert [e["epoch"] for e in metrics["restarts"][0]["epochs"]] == [1, 2, 3]
     assert all("acc" in e for e in metrics["restarts"][0]["epochs"])
     config = json.loads((run_dir / rundir.CONFIG_FILE).read_text())
-    assert config["data"]["name"] == "digits" and config["train"]["epochs"] == 2
+    assert config["data"]["name"] == "digits" and config["train"]["epochs"] == 3
 
 
 def test_saved_model_rebuilds_from_its_spec_alone(digits_run):
@@ -65,7 +55,8 @@ def test_saved_model_rebuilds_from_its_spec_alone(digits_run):
 
 
 def test_pretraining_cache_is_reused_only_for_the_same_config(digits_run, tmp_path):
-    run_dir, _ = digits_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run[0], run_dir)  # a copy: other tests read the shared run
     info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
     stamp = info.stat().st_mtime_ns
     again = _train(run_dir)
@@ -113,15 +104,14 @@ def test_partition_warmup_trains_from_the_saved_partition(digits_run, tmp_path):
 
 
 def test_restart_selection_trains_only_the_best_early_elbo_to_the_end(tmp_path):
-    result = _train(tmp_path, "--epochs", "3", "--set", "train.restarts=2",
-                    "--set", "train.restart_selection_epochs=1")
+    result = _train(tmp_path, "--set", "train.restarts=2", "--set", "train.restart_selection_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / rundir.METRICS_FILE).read_text())
     records = metrics["restarts"]
     early = [r.get("selection", r["final"])["elbo"] for r in records]
     best = records[metrics["best_restart"]]
     assert metrics["best_restart"] == int(np.argmax(early)) and "selection" in best
-    assert [len(r["epochs"]) for r in records] == [3 if r is best else 1 for r in records]
+    assert [len(r["epochs"]) for r in records] == [DIGITS_EPOCHS if r is best else 1 for r in records]
     assert metrics["elbo"] == best["final"]["elbo"]
     for r in range(2):  # each restart pretrained its own autoencoder
         assert (tmp_path / f"restart_{r}" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO).is_file()

@@ -51,10 +51,9 @@ assert "vade_tf" not in sys.modules and "tensorflow_probability" not in sys.modu
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    train_and_evaluate(load_config(overrides=TINY), run_dir, verbose=0)
-    return run_dir
+def trained_run(digits_run):
+    """The shared digits run (conftest): an MLP on the 8x8 digits, 3 latent dimensions."""
+    return digits_run[0]
 
 
 def _reference(module, x, clusters):
@@ -80,12 +79,11 @@ def _stl10_run(run_dir):
 STARTED = {**TINY, "train.epochs": 0}  # pretrained and partitioned: every weight an export holds
 RUNS = {  # kind: (how to train it, whether the export takes images, a batch of its inputs)
     "mlp": (None, False, np.random.default_rng(0).uniform(size=(5, 64))),
-    "conv": (lambda run_dir: train_and_evaluate(load_config(overrides={
-        **STARTED, "model.architecture": "conv", "model.conv_filters": [4, 8], "model.conv_dense": [16]}),
-        run_dir, verbose=0), False, np.random.default_rng(1).uniform(size=(5, 64))),
-    "full_covariance": (lambda run_dir: train_and_evaluate(load_config(overrides={
-        **STARTED, "model.covariance": "full", "pretrain.mixture_init": "spectral"}), run_dir, verbose=0),
-        False, np.random.default_rng(3).uniform(size=(5, 64))),
+    # Conv networks under a full-covariance prior: both departures from the MLP run in one export.
+    "conv_full_covariance": (lambda run_dir: train_and_evaluate(load_config(overrides={
+        **STARTED, "model.architecture": "conv", "model.conv_filters": [4, 8], "model.conv_dense": [16],
+        "model.covariance": "full", "pretrain.mixture_init": "spectral"}), run_dir, verbose=0),
+        False, np.random.default_rng(1).uniform(size=(5, 64))),
     "images": (_stl10_run, True, np.random.default_rng(0).uniform(0, 255, size=(5, 96, 96, 3))),
 }
 
@@ -215,19 +213,19 @@ def test_stl10_image_model_serves_96x96_images(round_trips):
 
 
 def test_a_conv_run_round_trips_like_an_mlp_run(round_trips):
-    module = round_trips["conv"][0]
+    module = round_trips["conv_full_covariance"][0]
     assert module.model.architecture == "conv" and module.model.image_shape == [8, 8, 1]
     assert module.model.conv_dense == [16]
-    _same_outputs(round_trips["conv"])
+    _same_outputs(round_trips["conv_full_covariance"])
 
 
 def test_a_full_covariance_run_round_trips_with_standard_ops_only(round_trips):
     """The full-covariance prior (Cholesky factors, triangular solves) serves from the SavedModel
     alone, and its generate signature draws z ~ N(mu_c, L_c L_c^T)."""
-    module = round_trips["full_covariance"][0]
+    module = round_trips["conv_full_covariance"][0]
     assert module.model.covariance == "full"
     assert np.any(module.model.scale_offdiag.numpy() != 0)  # the spectral clusters' tilt was kept
-    _same_outputs(round_trips["full_covariance"])
+    _same_outputs(round_trips["conv_full_covariance"])
 
 
 def test_an_mlp_run_from_before_the_conv_keys_still_exports(trained_run, tmp_path):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FINAL_KEYS, train_tiny, train_tiny_process
+from conftest import FAST, FINAL_KEYS, train_tiny, train_tiny_process
 
 from vade_tf import rundir
 
-# Two warm-up epochs, then two whose KL weight returns to 1: the kills below land in the warm-up
-# (step 12) and in the release (step 60), both resumed.
+# Two warm-up epochs, then two whose KL weight returns to 1: the stop and the kill below land in the
+# warm-up (step 12) and in the release (step 60), and the run resumes from both.
 RESUMABLE = ["--epochs", "6", "--set", "train.deterministic=true", "--set", "train.checkpoint_every_steps=4",
              "--set", "train.partition_warmup_epochs=2", "--set", "train.warmup_release_epochs=2"]
 
@@ -36,7 +36,8 @@ def _newest_step(run_dir: Path) -> int:
 
 
 def _run_until(run_dir, step, send):
-    """Start a run, and once a checkpoint at ``step`` or later exists, send it ``send``."""
+    """Start a run, and once a checkpoint at ``step`` or later exists, send it ``send``; its exit code
+    and what it printed (unbuffered, so a killed process's lines are kept)."""
     process = train_tiny_process(run_dir, *RESUMABLE, wait=False)
     deadline = time.time() + 300
     while _newest_step(run_dir) < step and process.poll() is None and time.time() < deadline:
@@ -44,15 +45,28 @@ def _run_until(run_dir, step, send):
     assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(send)
     out, err = process.communicate(timeout=300)
-    return process.returncode, err
+    return process.returncode, out, err
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after_step", [12, 60])  # in the first epoch (17 steps), and in the fourth
-def test_a_sigkilled_run_resumes_to_the_same_result(tmp_path, uninterrupted, kill_after_step):
-    code, _ = _run_until(tmp_path, kill_after_step, signal.SIGKILL)
+def test_a_stopped_then_killed_run_resumes_to_the_same_result(tmp_path, uninterrupted):
+    """SIGTERM in the warm-up's first epoch saves a checkpoint and exits cleanly; a second process
+    resumes from it and is SIGKILLed in the release (step 60, the fourth epoch); the run then resumes
+    from its newest checkpoint to the uninterrupted run's result, to the last bit."""
+    code, _, err = _run_until(tmp_path, 12, signal.SIGTERM)
+    assert code == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1].startswith("stopped: stopped by SIGTERM")
+    record = json.loads(max((tmp_path / rundir.CHECKPOINT_DIR).glob("ckpt-*.json"),
+                            key=lambda p: int(p.stem.split("-")[1])).read_text())
+    assert record["step"] >= 12 and record["batches_done"] > 0
+    assert (tmp_path / rundir.CHECKPOINT_DIR / f"ckpt-{record['step']}.index").exists()
+
+    code, out, _ = _run_until(tmp_path, 60, signal.SIGKILL)
     assert code == -signal.SIGKILL
+    assert f"resuming from {tmp_path / rundir.CHECKPOINT_DIR}: epoch {record['epoch'] + 1}, " \
+           f"batch {record['batches_done']}" in out
     assert not (tmp_path / rundir.METRICS_FILE).exists()
+
     resumed = train_tiny(tmp_path, *RESUMABLE)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stdout
@@ -60,17 +74,6 @@ def test_a_sigkilled_run_resumes_to_the_same_result(tmp_path, uninterrupted, kil
     assert [e["epoch"] for e in metrics["restarts"][0]["epochs"]] == list(range(1, 7))
     for key in FINAL_KEYS:
         assert metrics[key] == uninterrupted[key], key
-
-
-@pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-    code, err = _run_until(tmp_path, 20, signal.SIGTERM)
-    assert code == 128 + signal.SIGTERM
-    assert err.strip().splitlines()[-1].startswith("stopped: stopped by SIGTERM")
-    record = json.loads(max((tmp_path / rundir.CHECKPOINT_DIR).glob("ckpt-*.json"),
-                            key=lambda p: int(p.stem.split("-")[1])).read_text())
-    assert record["step"] >= 20 and record["batches_done"] > 0
-    assert (tmp_path / rundir.CHECKPOINT_DIR / f"ckpt-{record['step']}.index").exists()
 
 
 def test_a_same_seed_rerun_gives_identical_metrics(tmp_path, uninterrupted):
@@ -130,8 +133,8 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
                 kernel = self.model.decoder.out.kernel
                 kernel.assign(tf.fill(kernel.shape, float("nan")))
 
-    config = load_config(overrides={"model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.epochs": 3,
-                                    "train.steps_per_execution": 4})
+    config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+                                    "train.epochs": 3, "train.steps_per_execution": 4})
     data = load_dataset(config.data)
     model = build_model(config, data.input_dim, seed=0)
     with pytest.raises(TrainingStopped, match="non-finite loss") as stopped:

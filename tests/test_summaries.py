@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FAST
+from conftest import DIGITS_EPOCHS, FAST
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vade_tf import figures
@@ -11,9 +11,8 @@ from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.runs import train_and_evaluate
 
-EPOCHS = 3
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
-        "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": EPOCHS,
+        "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": 2,
         "train.steps_per_execution": 4,
         "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
         "logging.tsne_samples": 60, "logging.samples_per_cluster": 4}
@@ -26,24 +25,23 @@ def _events(directory):
 
 
 @pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("run")
-    train_and_evaluate(load_config(overrides=TINY), run_dir, verbose=0)
-    return run_dir
+def run_dir(digits_run):
+    """The shared digits run (conftest): pictures every epoch, embeddings every second."""
+    return digits_run[0]
 
 
-def test_epoch_scalars_have_one_value_per_epoch(digits_run):
-    keras_events = _events(digits_run / "logs" / "restart_0" / "train")
+def test_epoch_scalars_have_one_value_per_epoch(run_dir):
+    keras_events = _events(run_dir / "logs" / "restart_0" / "train")
     for term in ("elbo", "reconstruction", "kl_z", "kl_c", "acc", "nmi", "ari", "learning_rate"):
-        assert len(keras_events.Tensors(f"epoch_{term}")) == EPOCHS, term
-    ours = _events(digits_run / "logs" / "restart_0")
+        assert len(keras_events.Tensors(f"epoch_{term}")) == DIGITS_EPOCHS, term
+    ours = _events(run_dir / "logs" / "restart_0")
     for tag in ("steps_per_second", "learning_rate/network", "mixture/min_pi", "mixture/pi", "mixture/means",
                 "mixture/variances"):
-        assert [e.step for e in ours.Tensors(tag)] == list(range(1, EPOCHS + 1)), tag
+        assert [e.step for e in ours.Tensors(tag)] == list(range(1, DIGITS_EPOCHS + 1)), tag
 
 
-def test_pretraining_logs_its_loss_and_the_gmm_baseline(digits_run):
-    pretrain = digits_run / "logs" / "restart_0" / "pretrain"
+def test_pretraining_logs_its_loss_and_the_gmm_baseline(run_dir):
+    pretrain = run_dir / "logs" / "restart_0" / "pretrain"
     assert len(_events(pretrain / "end-to-end" / "train").Tensors("epoch_loss")) == 2
     partition = _events(pretrain).Tensors("partition/acc")
     assert len(partition) == 1 and 0 < tf.make_ndarray(partition[0].tensor_proto) <= 1
@@ -54,11 +52,11 @@ def _decoded_images(events, tag):
     return [tf.io.decode_png(tf.make_ndarray(e.tensor_proto)[2]).numpy() for e in events.Tensors(tag)]
 
 
-def test_images_decode_to_one_row_per_cluster(digits_run):
-    events = _events(digits_run / "logs" / "restart_0")
+def test_images_decode_to_one_row_per_cluster(run_dir):
+    events = _events(run_dir / "logs" / "restart_0")
     samples = _decoded_images(events, "samples")
     # One picture an epoch, the last epoch's drawn once, by the end of the run.
-    assert [e.step for e in events.Tensors("samples")] == list(range(1, EPOCHS + 1))
+    assert [e.step for e in events.Tensors("samples")] == list(range(1, DIGITS_EPOCHS + 1))
     k, per_cluster, side = 10, 4, 8
     assert samples[-1].shape == (k * (side + 1) + 1, per_cluster * (side + 1) + 1, 3)
     assert _decoded_images(events, "reconstructions")[-1].shape == (2 * (side + 1) + 1, 4 * (side + 1) + 1, 3)
@@ -103,8 +101,8 @@ def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
     assert np.ptp(first_shown.astype(int), axis=-1).max() > 150      # coloured, not grey
 
 
-def test_projector_has_metadata_for_every_embedding(digits_run):
-    folder = digits_run / "logs" / "restart_0" / PROJECTOR_DIR
+def test_projector_has_metadata_for_every_embedding(run_dir):
+    folder = run_dir / "logs" / "restart_0" / PROJECTOR_DIR
     config = (folder / "projector_config.pbtxt").read_text()
     assert "embedding/.ATTRIBUTES/VARIABLE_VALUE" in config and "metadata.tsv" in config
     rows = (folder / "metadata.tsv").read_text().splitlines()
@@ -113,15 +111,15 @@ def test_projector_has_metadata_for_every_embedding(digits_run):
     assert rows[0] == "class\tcluster" and len(rows) - 1 == len(embedding) == 150
 
 
-def test_hparams_record_the_config_and_final_metrics(digits_run):
-    events = _events(digits_run / "logs" / "restart_0")
+def test_hparams_record_the_config_and_final_metrics(run_dir):
+    events = _events(run_dir / "logs" / "restart_0")
     assert "_hparams_/session_start_info" in events.Tags()["tensors"]
     assert len(events.Tensors("final/acc")) == 1
 
 
-def test_pictures_are_also_png_files(digits_run):
+def test_pictures_are_also_png_files(run_dir):
     for name in PNG_FILES.values():
-        picture = tf.io.decode_png(tf.io.read_file(str(digits_run / name))).numpy()
+        picture = tf.io.decode_png(tf.io.read_file(str(run_dir / name))).numpy()
         assert picture.ndim == 3 and picture.shape[2] == 3 and picture.size > 0, name
 
 
