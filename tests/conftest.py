@@ -67,11 +67,12 @@ def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
     return run_main(train.main, "--run-dir", run_dir, *TINY_TRAIN, *args)
 
 
-# The shared digits run's length and pictures (one picture of each kind an epoch; embeddings every 2).
+# Small pictures of every kind: one of each an epoch, embeddings every second epoch.
+PICTURES = {"logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
+            "logging.tsne_samples": 60, "logging.samples_per_cluster": 4}
+# The shared digits run's length and pictures.
 DIGITS_EPOCHS = 3
-DIGITS_RUN = ["--epochs", str(DIGITS_EPOCHS), *set_args({
-    "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
-    "logging.tsne_samples": 60, "logging.samples_per_cluster": 4})]
+DIGITS_RUN = ["--epochs", str(DIGITS_EPOCHS), *set_args(PICTURES)]
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import DIGITS_EPOCHS, FAST
+from conftest import DIGITS_EPOCHS, FAST, PICTURES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vade_tf import figures
@@ -13,9 +13,7 @@ from vade_tf.runs import train_and_evaluate
 
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": 2,
-        "train.steps_per_execution": 4,
-        "logging.image_every": 1, "logging.embedding_every": 2, "logging.embedding_samples": 150,
-        "logging.tsne_samples": 60, "logging.samples_per_cluster": 4}
+        "train.steps_per_execution": 4, **PICTURES}
 
 
 def _events(directory):
