@@ -43,8 +43,12 @@ def _mnist_dir(tmp_path, problem):
 
 def _custom(tmp_path, name, content):
     path = tmp_path / name
-    if isinstance(content, np.ndarray):
+    if isinstance(content, dict):
+        np.savez(path, **content)
+    elif isinstance(content, np.ndarray):
         np.save(path, content)
+    elif content is None:
+        path.mkdir()
     else:
         path.write_text(content)
     return ["--set", "data.name=custom", "--set", f"data.path={json.dumps(str(path))}"]
@@ -90,6 +94,14 @@ BAD = {  # name: (arguments built from tmp_path, what the one line must say)
     "outside [0, 1] for bernoulli": (lambda t: _custom(t, "big.npy", np.full((8, 2), 3.0)),
                                      "bernoulli likelihood needs [0, 1]"),
     "unreadable csv": (lambda t: _custom(t, "text.csv", "a,b\nx,y\n"), "non-numeric or missing value"),
+    "string labels in npz": (lambda t: _custom(t, "named.npz", {"X": np.full((8, 2), 0.5),
+                                                                "y": np.array(["cat", "dog"] * 4)}),
+                             "labels must be integers, got str"),
+    "data.path a directory": (lambda t: _custom(t, "folder.npy", None), "folder.npy is a directory"),
+    "NaN learning rate": (lambda t: ["--set", "train.learning_rate=NaN"],
+                          "train.learning_rate: got nan, must be a finite number"),
+    "Infinity in a setting": (lambda t: ["--set", "train.lr_floor=-Infinity"],
+                              "train.lr_floor: got -inf, must be a finite number"),
 }
 
 

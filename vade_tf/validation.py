@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from typing import Any, Optional
 
@@ -40,6 +41,8 @@ def _coerce(path: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # JSON parsers accept NaN and Infinity; no setting means them
+            raise ConfigError(f"{path}: got {value!r}, must be a finite number")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):

@@ -61,6 +61,8 @@ def load(config) -> Dataset:
         raise DataError("data.path is not set for custom data; set it to a .npy, .npz or .csv file")
     path = Path(config.path)
     only_split_all(config, "custom data")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; set data.path to a {', '.join(FORMATS)} file, not its folder")
     if path.suffix not in FORMATS:
         raise DataError(f"{path}: unsupported format '{path.suffix}'; use one of {', '.join(FORMATS)}")
     if not path.exists():

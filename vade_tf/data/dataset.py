@@ -62,6 +62,9 @@ def labels(values, source: str, n_samples: int, n_classes: Optional[int] = None,
     """Integer labels shifted to 0..K-1 (``first`` is the file's first label: 1 for MATLAB and UCI files),
     checked against the number of samples and, when given, the number of classes."""
     y = np.asarray(values).reshape(-1)
+    if not (np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)):
+        raise DataError(f"{source}: labels must be integers, got {y.dtype.name} values such as {str(y[0])!r}; "
+                        "map class names to 0..K-1 first")
     if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
         raise DataError(f"{source}: labels must be integers")
     y = y.astype(np.int64) - first
