@@ -1,46 +1,8 @@
 #!/usr/bin/env python
-"""Export a trained run for TF Serving: ``python export.py --run-dir RUN --export-dir BASE [--version N]``.
-
-Writes BASE/<version>/ (saved_model.pb, variables/, assets/) atomically; the version defaults to
-the next integer. TF Serving: docker run -p 8501:8501 -v "$PWD/BASE:/models/vade" -e MODEL_NAME=vade
-tensorflow/serving
-"""
-from __future__ import annotations
-
-import argparse
+"""Export a trained run for TF Serving (`python export.py --help`); installed as `vade-export`."""
 import sys
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run-dir", required=True, help="a finished train.py run directory")
-    parser.add_argument("--export-dir", required=True, help="the model base directory TF Serving watches")
-    parser.add_argument("--version", type=int, help="version number (default: the next integer)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
-    parser.add_argument("--images", action="store_true",
-                        help="STL-10: put the ResNet-50 extractor in the graph; clients send 96x96x3 images")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from vade_tf.errors import run_cli
-
-    return run_cli(lambda: export(args))
-
-
-def export(args: argparse.Namespace) -> int:
-    from vade_tf.exporting import check_run
-
-    check_run(args.run_dir)  # before TensorFlow loads: a bad run dir gets one clean line
-    from vade_tf.exporting import export
-
-    written = export(args.run_dir, args.export_dir, args.version, args.overwrite, args.images)
-    warmup = "with warm-up requests" if written["warmup"] else \
-        "no warm-up requests (pip install tensorflow-serving-api to add them)"
-    print(f"exported version {written['version']} to {written['path']} ({warmup})")
-    return 0
-
+from vade_tf.export import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,61 +1,8 @@
 #!/usr/bin/env python
-"""Train VaDE: ``python train.py [--config configs/NAME.json] [--data-dir DIR] [--run-dir DIR] ...``.
-
-With no --config it trains the embedded default (scikit-learn's digits, no download).
-"""
-from __future__ import annotations
-
-import argparse
+"""Train VaDE (`python train.py --help`); installed as `vade-train`."""
 import sys
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="JSON config (default: the embedded digits dataset)")
-    parser.add_argument("--data-dir", help="directory with the dataset's files (sets data.dir)")
-    parser.add_argument("--run-dir", default="runs/latest", help="where artefacts go (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, help="VaDE training epochs (sets train.epochs)")
-    parser.add_argument("--pretrain-epochs", type=int, help="autoencoder epochs (sets pretrain.epochs)")
-    parser.add_argument("--seed", type=int, help="the one seed for everything (sets seed)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config key; the value is parsed as JSON when it can be")
-    parser.add_argument("--quiet", action="store_true", help="print only the final line")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    from vade_tf.errors import run_cli
-
-    return run_cli(lambda: train(args))
-
-
-def train(args: argparse.Namespace) -> int:
-    from vade_tf.config import load_config, parse_override
-    from vade_tf.data import load_dataset
-    from vade_tf.rundir import check_unlocked
-    from vade_tf.validation import check_data
-
-    overrides = dict(parse_override(item) for item in args.set)
-    for key, value in (("data.dir", args.data_dir), ("train.epochs", args.epochs),
-                       ("pretrain.epochs", args.pretrain_epochs), ("seed", args.seed)):
-        if value is not None:
-            overrides[key] = value
-    config = load_config(args.config, overrides)
-    data = load_dataset(config.data)
-    check_data(config, data)
-    check_unlocked(args.run_dir)
-    from vade_tf.runs import train_and_evaluate  # imports TensorFlow: after the cheap checks
-
-    metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
-                                 command=" ".join(["python"] + sys.argv), data=data)
-    if "acc" in metrics:
-        print(f"final: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f} "
-              f"(elbo {metrics['elbo']:.3f}, run dir {args.run_dir})")
-    else:
-        print(f"final: elbo {metrics['elbo']:.3f} (no labels; run dir {args.run_dir})")
-    return 0
-
+from vade_tf.train import main
 
 if __name__ == "__main__":
     sys.exit(main())

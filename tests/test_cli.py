@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from conftest import DIGITS_EPOCHS, FAST, ROOT, run_main, set_args, train_tiny
 
-import train
-from vade_tf import rundir
+from vade_tf import rundir, train
 from vade_tf.config import load_config
 from vade_tf.data import load_dataset
 from vade_tf.inference import assign_clusters
@@ -136,3 +135,25 @@ def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):
     assert len(epochs) == 20 and max(e["largest_cluster"] for e in epochs) < 0.5
     start = metrics["restarts"][0]["init"]["partition"]["acc"]
     assert metrics["acc"] >= start - 1e-9 and metrics["acc"] > 0.9, (start, metrics["acc"])
+
+
+def test_every_installed_command_answers_version_and_runs_its_module(capsys):
+    """vade-train, vade-export, vade-experiment and vade-predict are the package's console scripts;
+    each names itself and the package version on --version and exits 0, before any work."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    import vade_tf
+
+    scripts = {point.name: point for point in entry_points(group="console_scripts")
+               if point.name.startswith("vade-")}
+    assert sorted(scripts) == ["vade-experiment", "vade-export", "vade-predict", "vade-train"]
+    for name, point in scripts.items():
+        module, _, function = point.value.partition(":")
+        assert module == "vade_tf." + name.removeprefix("vade-") and function == "main"
+        main = point.load()
+        assert main is importlib.import_module(module).main
+        with pytest.raises(SystemExit) as stopped:
+            main(["--version"])
+        assert stopped.value.code == 0
+        assert capsys.readouterr().out.strip().endswith(f"(vade-tf) {vade_tf.__version__}")

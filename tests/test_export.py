@@ -10,8 +10,7 @@ import pytest
 import tensorflow as tf
 from conftest import FAST, run_main
 
-import export
-from vade_tf import exporting, rundir
+from vade_tf import export, exporting, rundir
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.errors import ExportError

@@ -7,8 +7,7 @@ import pytest
 from conftest import FAST, run_main, set_args
 from sklearn.cluster import KMeans
 
-import train
-from vade_tf import exporting, registry, rundir
+from vade_tf import exporting, registry, rundir, train
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.errors import ConfigError

@@ -144,10 +144,10 @@ def write_version(module, config: dict, metrics: dict, base: Path, version: Opti
     base = Path(base)
     version = next_version(base) if version is None else version
     if version < 1:
-        raise ExportError(f"--version must be a positive integer, got {version}")
+        raise ExportError(f"--model-version must be a positive integer, got {version}")
     target = base / str(version)
     if target.exists() and not overwrite:
-        raise ExportError(f"{target} already exists; pass --overwrite to replace it, or omit --version "
+        raise ExportError(f"{target} already exists; pass --overwrite to replace it, or omit --model-version "
                           f"to write version {next_version(base)}")
     base.mkdir(parents=True, exist_ok=True)
     staging = base / f".staging-{version}-{uuid.uuid4().hex[:8]}"

@@ -62,7 +62,7 @@ def load(config) -> Dataset:
     path = Path(config.path)
     only_split_all(config, "custom data")
     if path.is_dir():
-        raise DataError(f"{path} is a directory; set data.path to a {', '.join(FORMATS)} file, not its folder")
+        raise DataError(f"{path} is a directory; set data.path to a {', '.join(FORMATS)} file in it")
     if path.suffix not in FORMATS:
         raise DataError(f"{path}: unsupported format '{path.suffix}'; use one of {', '.join(FORMATS)}")
     if not path.exists():

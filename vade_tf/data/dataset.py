@@ -63,8 +63,8 @@ def labels(values, source: str, n_samples: int, n_classes: Optional[int] = None,
     checked against the number of samples and, when given, the number of classes."""
     y = np.asarray(values).reshape(-1)
     if not (np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.bool_)):
-        raise DataError(f"{source}: labels must be integers, got {y.dtype.name} values such as {str(y[0])!r}; "
-                        "map class names to 0..K-1 first")
+        raise DataError(f"{source}: labels must be integers, got {y.dtype.name} values such as "
+                        f"{str(y[0])!r}; map class names to 0..K-1 first")
     if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
         raise DataError(f"{source}: labels must be integers")
     y = y.astype(np.int64) - first
