@@ -155,3 +155,30 @@ def test_workers_split_each_global_batch_of_a_single_device():
         np.testing.assert_array_equal(np.concatenate([first, second]), whole)
     resumed = [b.numpy() for b in epoch_batches(x, 8, 5, 0, 2, skip=3, shard=(1, 2))]
     np.testing.assert_array_equal(np.stack(resumed), np.stack(halves[1][3:]))
+
+
+def test_sparse_features_give_the_dense_arrays_batches_and_checks():
+    """A CSR matrix is densified one batch at a time, yet every batch (in order, shuffled by epoch,
+    with partition log-gammas) equals the dense array's, and the value checks see its NaN."""
+    import scipy.sparse
+
+    from vade_tf.data.pipeline import batches, epoch_batches
+    from vade_tf.data.sparse import SparseRows
+    from vade_tf.validation import check_values
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((37, 11)) < 0.3) * rng.random((37, 11)).astype(np.float32)
+    sparse = SparseRows(scipy.sparse.csr_matrix(dense))
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in batches(sparse, 8)]), dense)
+    gammas = rng.random((37, 3)).astype(np.float32)
+    for (x_dense, g_dense), (x_sparse, g_sparse) in zip(epoch_batches(dense, 8, 3, 0, 2, log_gamma=gammas),
+                                                        epoch_batches(sparse, 8, 3, 0, 2, log_gamma=gammas)):
+        np.testing.assert_array_equal(x_dense.numpy(), x_sparse.numpy())
+        np.testing.assert_array_equal(g_dense.numpy(), g_sparse.numpy())
+    assert (sparse.min(), sparse.max()) == (dense.min(), dense.max())
+    np.testing.assert_array_equal(sparse[dense[:, 0] > 0].toarray(), dense[dense[:, 0] > 0])
+    check_values(sparse, "counts", "bernoulli")
+    broken = scipy.sparse.csr_matrix(dense)
+    broken.data[0] = np.nan
+    with pytest.raises(DataError, match="counts: features contain NaN or Inf"):
+        check_values(SparseRows(broken), "counts", "bernoulli")

@@ -22,6 +22,7 @@ import tensorflow as tf
 from vade_tf import figures
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import inference_dataset
+from vade_tf.data.sparse import SparseRows
 from vade_tf.inference import cluster_assigner
 from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores, contingency
 
@@ -95,9 +96,10 @@ class RunSummaries(keras.callbacks.Callback):
     def _subsample(self, n: int):
         """A fixed, seeded subsample of rows (the first rows when the features are streamed)."""
         x, y = self.data.x, self.data.y
-        if isinstance(x, np.ndarray):
+        if self.data.in_memory:
             index = np.sort(np.random.default_rng(self.seed).choice(len(x), min(n, len(x)), replace=False))
-            return x[index], (None if y is None else y[index])
+            rows = x[index].toarray() if isinstance(x, SparseRows) else x[index]
+            return rows, (None if y is None else y[index])
         rows = np.concatenate([b.numpy() for b in inference_dataset(x, 1024).take(-(-n // 1024))])[:n]
         return rows, (None if y is None else y[:len(rows)])
 

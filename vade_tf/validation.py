@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from vade_tf.data.dataset import in_memory
+from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError, DataError
 from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS
 
@@ -133,13 +135,7 @@ def check_config(config) -> None:
 
 def check_data(config, data) -> None:
     """Fail before any work when ``data`` (a loaded Dataset) cannot serve ``config``."""
-    support = LIKELIHOODS[config.model.likelihood].support
-    if data.in_memory and not np.all(np.isfinite(data.x)):
-        raise DataError(f"{data.name}: features contain NaN or Inf; clean or impute them first")
-    if support is not None and (data.x.min() < support[0] or data.x.max() > support[1]):
-        raise DataError(f"{data.name}: features lie in [{data.x.min():g}, {data.x.max():g}] but the "
-                        f"{config.model.likelihood} likelihood needs [{support[0]:g}, {support[1]:g}]; "
-                        "rescale or set model.likelihood=gaussian")
+    check_values(data.x, data.name, config.model.likelihood)
     if config.train.batch_size > len(data.x):
         raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
                           f"{len(data.x)} samples of {data.name}; lower it")
@@ -160,6 +156,23 @@ def check_data(config, data) -> None:
     if image_shape is not None and int(np.prod(image_shape)) != data.input_dim:
         raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
                           f"the data has {data.input_dim} features per row; fix the shape")
+
+
+def check_values(x, source: str, likelihood: str) -> None:
+    """Features finite (when held in memory; streamed shards were checked when prepared) and inside
+    ``likelihood``'s support: what training, the estimator and the predict command check of every
+    matrix or batch they read."""
+    if isinstance(x, SparseRows):
+        finite = x.all_finite()
+    else:
+        finite = not in_memory(x) or np.all(np.isfinite(x))
+    if not finite:
+        raise DataError(f"{source}: features contain NaN or Inf; clean or impute them first")
+    support = LIKELIHOODS[likelihood].support
+    if support is not None and len(x) and (x.min() < support[0] or x.max() > support[1]):
+        raise DataError(f"{source}: features lie in [{x.min():g}, {x.max():g}] but the {likelihood} "
+                        f"likelihood needs [{support[0]:g}, {support[1]:g}]; rescale or set "
+                        "model.likelihood=gaussian")
 
 
 def image_shape_for(config, data_image_shape) -> Optional[list[int]]:

@@ -7,14 +7,21 @@ from typing import Any, Optional
 
 import numpy as np
 
+from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import DataError
 from vade_tf.registry import DATASETS, resolve
 
 
+def in_memory(x) -> bool:
+    """Features held in memory (an array, or ``SparseRows``) rather than streamed from disk."""
+    return isinstance(x, (np.ndarray, SparseRows))
+
+
 @dataclass(frozen=True)
 class Dataset:
-    # [N, D] float32 features: an array, or features streamed from disk (``rcv1.ShardedFeatures``)
-    # that offer len, shape, min, max and tf.data batches.
+    # [N, D] float32 features: an array, a sparse matrix densified per batch (``sparse.SparseRows``),
+    # or features streamed from disk (``rcv1.ShardedFeatures``) that offer len, shape, min, max and
+    # tf.data batches.
     x: Any
     y: Optional[np.ndarray]       # [N] int64 labels, used only for metrics; None when unlabelled
     name: str
@@ -26,7 +33,7 @@ class Dataset:
 
     @property
     def in_memory(self) -> bool:
-        return isinstance(self.x, np.ndarray)
+        return in_memory(self.x)
 
 
 def require_dir(config, dataset: str, expected: str) -> Path:

@@ -1,7 +1,8 @@
 """tf.data pipelines over the features: seeded shuffle, batch, cache, prefetch.
 
-Features are an in-memory array or a streamed source (``rcv1.ShardedFeatures``); both end up as the
-same batched tf.data input, so training and evaluation never ask which one they hold.
+Features are an in-memory array, a sparse matrix (``sparse.SparseRows``) or a streamed source
+(``rcv1.ShardedFeatures``); all end up as the same batched, dense tf.data input, so training and
+evaluation never ask which one they hold.
 """
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
+from vade_tf.data.dataset import in_memory
+from vade_tf.data.sparse import SparseRows
+
 
 def _mask(batch, seed, rate: float):
     """Masking noise: zero each entry with probability ``rate``, rescale the rest (dropout on the input)."""
@@ -17,11 +21,31 @@ def _mask(batch, seed, rate: float):
     return tf.where(keep, batch / (1.0 - rate), tf.zeros_like(batch))
 
 
+def row_gatherer(x):
+    """index [B] -> the dense rows [B, D] of in-memory features ``x``. A sparse matrix's rows are
+    gathered as ragged (column, value) lists and scattered into a dense batch: only that batch is
+    ever dense."""
+    if not isinstance(x, SparseRows):
+        rows = tf.constant(x)
+        return lambda index: tf.gather(rows, index)
+    matrix, width = x.matrix, x.shape[1]
+    row_splits = tf.constant(matrix.indptr, tf.int64)
+    columns = tf.RaggedTensor.from_row_splits(tf.constant(matrix.indices, tf.int64), row_splits)
+    values = tf.RaggedTensor.from_row_splits(tf.constant(matrix.data, tf.float32), row_splits)
+
+    def gather(index):
+        batch_columns, batch_values = tf.gather(columns, index), tf.gather(values, index)
+        positions = tf.stack([batch_columns.value_rowids(), batch_columns.flat_values], axis=1)
+        shape = tf.stack([tf.shape(index, tf.int64)[0], tf.constant(width, tf.int64)])
+        return tf.ensure_shape(tf.scatter_nd(positions, batch_values.flat_values, shape), [None, width])
+    return gather
+
+
 def batches(x, batch_size: int) -> tf.data.Dataset:
     """Batches of ``x`` in order."""
-    if not isinstance(x, np.ndarray):
+    if not in_memory(x):
         return x.batches(batch_size)
-    return tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+    return tf.data.Dataset.range(len(x)).batch(batch_size).map(row_gatherer(x))
 
 
 def training_dataset(x, batch_size: int, seed: int, epochs: int, targets: bool = False,
@@ -48,7 +72,7 @@ def training_dataset(x, batch_size: int, seed: int, epochs: int, targets: bool =
 def epoch_steps(x, batch_size: int, workers: int = 1) -> int:
     """Global batches in an epoch. Split across ``workers``, streamed features give each worker its
     own files, and an epoch is as many batches as the worker with the fewest rows can fill."""
-    if not isinstance(x, np.ndarray):
+    if not in_memory(x):
         return x.epoch_steps(batch_size, workers)
     return len(x) // batch_size
 
@@ -72,11 +96,11 @@ def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: i
     gets its slice of it (batch_size / workers rows). With ``log_gamma`` (log q(c|x), one row of K per
     sample), the batches are (x, log_gamma) pairs.
     """
-    if not isinstance(x, np.ndarray):
+    if not in_memory(x):
         if log_gamma is not None:
             raise ValueError("log_gamma needs in-memory features: streamed rows have no index to gather by")
         return x.epoch_batches(batch_size, seed, first_epoch, last_epoch, skip, shard)
-    n, rows = len(x), tf.constant(x)
+    n, gather = len(x), row_gatherer(x)
     index, workers = shard
     steps = epoch_steps(x, batch_size)
 
@@ -87,10 +111,10 @@ def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: i
 
     ds = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(one_epoch).skip(skip)
     if log_gamma is None:
-        ds = ds.map(lambda index: tf.gather(rows, index), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         gamma_rows = tf.constant(log_gamma, tf.float32)
-        ds = ds.map(lambda index: (tf.gather(rows, index), tf.gather(gamma_rows, index)),
+        ds = ds.map(lambda index: (gather(index), tf.gather(gamma_rows, index)),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
