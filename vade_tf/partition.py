@@ -48,8 +48,9 @@ def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init:
     graph follows them where Gaussians cannot. Embedding by LOBPCG (fast on large sparse graphs, where
     ARPACK's shift-invert is slow), rows scaled to unit length (Ng, Jordan and Weiss), k-means.
     """
+    # A graph of fewer samples than neighbours links each to all the others.
     embedding = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
-                                  n_neighbors=n_neighbors, eigen_solver="lobpcg",
+                                  n_neighbors=min(n_neighbors, len(z) - 1), eigen_solver="lobpcg",
                                   random_state=seed).fit_transform(z.astype(np.float64))
     embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
@@ -64,7 +65,7 @@ def umap_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_jobs value")  # the seed forces one thread: known
-        embedding = umap.UMAP(n_components=n_clusters, n_neighbors=n_neighbors, min_dist=0.0,
+        embedding = umap.UMAP(n_components=n_clusters, n_neighbors=min(n_neighbors, len(z) - 1), min_dist=0.0,
                               random_state=seed).fit_transform(z.astype(np.float64))
     return gaussian_mixture(embedding, n_clusters, n_init, seed, "full").predict(embedding)
 

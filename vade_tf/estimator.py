@@ -1,0 +1,285 @@
+"""``VaDEClustering``: VaDE as a scikit-learn estimator, for data held in Python (NumPy, pandas, SciPy
+sparse).
+
+``fit`` trains what ``vade-train`` trains (``runs.train_and_evaluate``, the shipped recipe unless the
+parameters say otherwise) in a run directory, a temporary one unless ``run_dir`` names one, and keeps
+the trained model in memory. ``save`` writes a run directory that ``vade-export`` and
+``vade-predict`` accept; ``load`` reads one back, ``vade-train``'s included.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from vade_tf import files, rundir
+from vade_tf.config import Config, apply_overrides, config_from_dict, flat
+from vade_tf.data.sparse import SparseRows
+from vade_tf.validation import check_values
+
+DEFAULTS = Config()
+# Each constructor parameter and the config key it sets; ``settings`` reaches every other key.
+PARAMETER_KEYS = {
+    "n_clusters": "model.n_clusters", "latent_dim": "model.latent_dim", "hidden_dims": "model.hidden_dims",
+    "likelihood": "model.likelihood", "covariance": "model.covariance", "pretrain": "pretrain.method",
+    "pretrain_epochs": "pretrain.epochs", "epochs": "train.epochs", "batch_size": "train.batch_size",
+    "learning_rate": "train.learning_rate",
+}
+ESTIMATOR_FILE = "estimator.json"  # the parameters and input names a saved estimator was fitted with
+LABELS_FILE = "labels.npy"         # labels_: the cluster of every sample it was fitted on
+
+
+class _Trained:
+    """The fitted VaDE with its compiled batched passes; pickled as its constructor arguments and
+    weights, so an estimator pickles without TensorFlow's graphs."""
+
+    def __init__(self, model, jit_compile: bool):
+        from vade_tf.inference import batched, mean_encoder
+
+        self.model, self.jit_compile = model, jit_compile
+        self.noise_state = model.noise.state.numpy()
+        self.probabilities = batched(lambda batch: model(batch), jit_compile)
+        self.latent_means = mean_encoder(model, jit_compile)
+
+    def restart_noise(self) -> None:
+        """Rewind the model's z draws to where they stood when fitted: the ELBO estimate (``score``)
+        of the same samples is then the same number every time."""
+        self.model.noise.state.assign(self.noise_state)
+
+    def __reduce__(self):
+        spec = json.loads(json.dumps(self.model.get_config()))  # plain lists, not Keras's tracked ones
+        return _rebuild, (spec, self.model.get_weights(), self.jit_compile)
+
+
+def _rebuild(spec: dict, weights: list, jit_compile: bool) -> _Trained:
+    from vade_tf.model import VaDE
+
+    model = VaDE(**spec)
+    model.build((None, model.input_dim))
+    model.set_weights(weights)
+    return _Trained(model, jit_compile)
+
+
+@contextlib.contextmanager
+def _run_directory(run_dir):
+    """``run_dir``, which must be new or empty (a fit starts afresh), or a temporary one."""
+    if run_dir is None:
+        with tempfile.TemporaryDirectory(prefix="vade-fit-") as folder:
+            yield Path(folder) / "run"
+        return
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ValueError(f"run_dir {str(run_dir)!r} is not empty; pass a new folder (a fit starts afresh), "
+                         "or read a finished run with VaDEClustering.load")
+    yield run_dir
+
+
+class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Variational Deep Embedding: a VAE whose prior is a Gaussian mixture, fitted by the paper's ELBO.
+
+    Clusters (``predict``, ``predict_proba``: gamma = p(c|z)), embeds (``transform``: E[z|x]) and
+    generates (``sample``). The defaults are the shipped recipe (``vade_tf.config``); ``settings`` sets
+    any other config key, e.g. ``{"pretrain.mixture_init": "gmm"}``.
+
+    likelihood: "auto" takes "bernoulli" for features in [0, 1] and "gaussian" otherwise.
+    random_state: an int (the run's seed), None or a RandomState (a seed drawn from it).
+    run_dir: where the run's artefacts go (a new or empty folder; TensorBoard logs, checkpoints);
+        None: a temporary folder, deleted after ``fit``.
+    verbose: 0 trains silently; 1 prints what ``vade-train`` prints.
+    """
+
+    def __init__(self, n_clusters: int = DEFAULTS.model.n_clusters, *,
+                 latent_dim: int = DEFAULTS.model.latent_dim,
+                 hidden_dims: tuple = DEFAULTS.model.hidden_dims, likelihood: str = "auto",
+                 covariance: str = DEFAULTS.model.covariance, pretrain: str = DEFAULTS.pretrain.method,
+                 pretrain_epochs: int = DEFAULTS.pretrain.epochs, epochs: int = DEFAULTS.train.epochs,
+                 batch_size: int = DEFAULTS.train.batch_size,
+                 learning_rate: float = DEFAULTS.train.learning_rate, random_state=None,
+                 settings: dict | None = None, run_dir: str | None = None, verbose: int = 0):
+        self.n_clusters = n_clusters
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.likelihood = likelihood
+        self.covariance = covariance
+        self.pretrain = pretrain
+        self.pretrain_epochs = pretrain_epochs
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.settings = settings
+        self.run_dir = run_dir
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # TensorFlow computes in float32
+        return tags
+
+    # ----------------------------------------------------------------------------- fitting
+    def fit(self, X, y=None):
+        """Pretrain, partition and train VaDE on ``X`` [n_samples, n_features] (``y`` is ignored)."""
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32)
+        if X.shape[0] < max(self.n_clusters, 2):
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
+                             "least 2); pass more samples or lower n_clusters")
+        features = SparseRows(X) if scipy.sparse.issparse(X) else X
+        config = self._config(features)
+        from vade_tf.data import Dataset  # TensorFlow loads from here on
+        from vade_tf.exporting import load_run
+        from vade_tf.runs import train_and_evaluate
+
+        with _run_directory(self.run_dir) as run_dir:
+            metrics = train_and_evaluate(config, run_dir, self.verbose, data=Dataset(features, None, "X"))
+            model, _, _ = load_run(run_dir)
+        self._fitted(model, config, metrics)
+        self.labels_ = self.predict(X)
+        return self
+
+    def _config(self, features) -> Config:
+        """The run's config: the defaults, ``settings``, then the parameters."""
+        settings = dict(self.settings or {})
+        for key in settings:
+            if key == "seed" or key in PARAMETER_KEYS.values():
+                name = "random_state" if key == "seed" else \
+                    next(n for n, k in PARAMETER_KEYS.items() if k == key)
+                raise ValueError(f"settings[{key!r}]: set it with the {name} parameter instead")
+        overrides = {**settings, "data.name": "custom", "seed": self._seed()}
+        for name, key in PARAMETER_KEYS.items():
+            overrides[key] = getattr(self, name)
+        if self.likelihood == "auto":
+            overrides["model.likelihood"] = "bernoulli" if 0 <= features.min() <= features.max() <= 1 \
+                else "gaussian"
+        if isinstance(self.batch_size, int) and self.batch_size > len(features):
+            overrides["train.batch_size"] = len(features)  # a small X is one batch
+        return config_from_dict(apply_overrides({}, overrides))
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _fitted(self, model, config: Config, metrics: dict) -> None:
+        """The fitted attributes of ``model``: the mixture as GaussianMixture names it."""
+        from vade_tf import elbo
+
+        self._trained = _Trained(model, config.train.jit_compile)
+        self.config_, self.metrics_ = config, metrics
+        logits = model.pi_logits.numpy().astype(np.float64)
+        self.weights_ = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        self.means_ = model.means.numpy()
+        if model.scale_offdiag is None:  # diagonal: variances [K, J]
+            self.covariances_ = np.exp(model.log_vars.numpy())
+        else:                            # full: matrices [K, J, J]
+            scale = elbo.component_scale(model.log_vars, model.scale_offdiag).numpy()
+            self.covariances_ = scale @ np.swapaxes(scale, 1, 2)
+
+    # ----------------------------------------------------------------------------- using it
+    def _features(self, X):
+        check_is_fitted(self, "weights_")
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
+        features = SparseRows(X) if scipy.sparse.issparse(X) else X
+        check_values(features, "X", self._trained.model.likelihood)
+        return features
+
+    def predict_proba(self, X) -> np.ndarray:
+        """gamma = p(c | z = E[z|x]) [n_samples, n_clusters] (Eq. 16 at the encoder's mean)."""
+        features = self._features(X)
+        return self._trained.probabilities(features)
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable cluster of each sample."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def transform(self, X) -> np.ndarray:
+        """The embedding E[z|x] [n_samples, latent_dim]."""
+        features = self._features(X)
+        return self._trained.latent_means(features)
+
+    def score(self, X, y=None) -> float:
+        """The mean ELBO per sample (Eq. 12; higher is better), from ``train.elbo_draws`` z draws."""
+        from vade_tf.evaluation import elbo_estimate
+
+        features = self._features(X)
+        self._trained.restart_noise()
+        return elbo_estimate(self._trained.model, features, self.config_.train.elbo_draws)["elbo"]
+
+    def sample(self, n_samples: int = 1, cluster: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(X [n_samples, n_features], their clusters): c ~ pi (or ``cluster``), z ~ p(z|c), x ~ p(x|z).
+        Seeded by ``random_state``: an int gives the same samples each call."""
+        import tensorflow as tf
+
+        check_is_fitted(self, "weights_")
+        if int(n_samples) != n_samples or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        if cluster is not None and not (int(cluster) == cluster and 0 <= cluster < len(self.weights_)):
+            raise ValueError(f"cluster must be in 0..{len(self.weights_) - 1} or None, got {cluster!r}")
+        rng = check_random_state(self._seed())
+        clusters = np.full(n_samples, cluster, np.int64) if cluster is not None else \
+            rng.choice(len(self.weights_), size=n_samples, p=self.weights_).astype(np.int64)
+        drawn = self._trained.model.generate(tf.constant(clusters), tf.constant(rng.randint(2**31), tf.int64))
+        return drawn["x"].numpy(), clusters
+
+    # ----------------------------------------------------------------------------- files
+    def save(self, path) -> None:
+        """Write a run directory (a new or empty folder) that ``load``, ``vade-export`` and
+        ``vade-predict`` read."""
+        check_is_fitted(self, "weights_")
+        path = Path(path)
+        if path.exists() and any(path.iterdir()):
+            raise ValueError(f"{path} is not empty; save into a new folder")
+        model = self._trained.model
+        path.mkdir(parents=True, exist_ok=True)
+        model.save_weights(path / rundir.MODEL_WEIGHTS)
+        files.write_json(path / rundir.MODEL_SPEC, model.get_config())
+        files.write_json(path / rundir.CONFIG_FILE, self.config_.to_dict())
+        params = {**self.get_params(), "random_state": self.config_.seed, "run_dir": None}
+        saved = {"params": json.loads(json.dumps(params)), "n_features_in": self.n_features_in_}
+        if hasattr(self, "feature_names_in_"):
+            saved["feature_names_in"] = self.feature_names_in_.tolist()
+        files.write_json(path / ESTIMATOR_FILE, saved)
+        if hasattr(self, "labels_"):
+            files.save_npy(path / LABELS_FILE, self.labels_)
+        files.write_json(path / rundir.METRICS_FILE, self.metrics_)  # last: it marks the run finished
+
+    @classmethod
+    def load(cls, path) -> "VaDEClustering":
+        """The fitted estimator of a run directory: one ``save`` wrote, or ``vade-train``'s (whose
+        config becomes the parameters; ``labels_`` is known only for a saved estimator)."""
+        from vade_tf.exporting import load_run
+
+        path = Path(path)
+        model, config, metrics = load_run(path)
+        config = config_from_dict(config)
+        if (path / ESTIMATOR_FILE).exists():
+            saved = json.loads((path / ESTIMATOR_FILE).read_text())
+            estimator = cls(**{**saved["params"], "hidden_dims": tuple(saved["params"]["hidden_dims"])})
+        else:
+            saved = {"n_features_in": model.input_dim}
+            estimator = cls(**cls._params_of(config))
+        estimator.n_features_in_ = saved["n_features_in"]
+        if "feature_names_in" in saved:
+            estimator.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
+        if (path / LABELS_FILE).exists():
+            estimator.labels_ = np.load(path / LABELS_FILE)
+        estimator._fitted(model, config, metrics)
+        return estimator
+
+    @staticmethod
+    def _params_of(config: Config) -> dict:
+        """The parameters that give ``config``: its parameter keys, its seed, and every other key
+        that differs from the defaults (``settings``), the data's own keys aside."""
+        values, defaults = flat(config.to_dict()), flat(DEFAULTS.to_dict())
+        params = {name: values[key] for name, key in PARAMETER_KEYS.items()}
+        params["hidden_dims"] = tuple(params["hidden_dims"])
+        settings = {key: value for key, value in values.items() if value != defaults[key]
+                    and key not in PARAMETER_KEYS.values() and key != "seed" and not key.startswith("data.")}
+        return {**params, "random_state": config.seed, "settings": settings or None}

@@ -1,0 +1,188 @@
+"""Clusters for new data: ``vade-predict --run-dir RUN --input FILE --output clusters.csv``.
+
+The model is a run directory's, or an export's (``--export-dir BASE/N``: TensorFlow alone). One
+output row per input row: its cluster, the cluster's label when training learned a cluster-to-label
+map (a labelled run), and the probability of every cluster. Rows are read, checked and clustered a
+batch at a time (a .npy is memory-mapped, a .csv read a batch of lines at a time; an .npz is read
+whole, as NumPy stores it compressed), so memory holds a batch, not the file. The output goes to a
+temporary file renamed at the end: a failure leaves no partial clusters.csv.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple, Optional
+
+import numpy as np
+
+from vade_tf import files
+from vade_tf.cli import command_parser, run_cli
+from vade_tf.errors import DataError, ExportError
+
+INPUT_FORMATS = (".npy", ".npz", ".csv")
+
+
+class Clusterer(NamedTuple):
+    """What predicting needs of a trained model, from a run directory or an export."""
+    probabilities: Callable[[np.ndarray], np.ndarray]   # rows [B, D] -> gamma [B, K]
+    input_dim: int
+    likelihood: str
+    cluster_to_label: Optional[dict]                     # {"cluster": label} of a labelled run
+
+
+def from_run(run_dir: Path) -> Clusterer:
+    from vade_tf.exporting import load_run
+    from vade_tf.inference import batched
+
+    model, _, metrics = load_run(run_dir)
+    return Clusterer(batched(lambda batch: model(batch), jit_compile=False), model.input_dim,
+                     model.likelihood, metrics.get("cluster_to_label"))
+
+
+def from_export(version_dir: Path) -> Clusterer:
+    from vade_tf.exporting import CONTRACT_FILE
+
+    contract_file = version_dir / "assets" / CONTRACT_FILE
+    if not (version_dir / "saved_model.pb").exists() or not contract_file.exists():
+        raise ExportError(f"{version_dir} is not a vade-export version folder (saved_model.pb and "
+                          f"assets/{CONTRACT_FILE}); pass --export-dir BASE/N")
+    contract = json.loads(contract_file.read_text())
+    if len(contract["shape"]) != 2:
+        raise ExportError(f"{version_dir} takes images ({contract['preprocessing']}); send them to TF "
+                          "Serving, or export the run without --images")
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    return Clusterer(lambda rows: serve(**{contract["input"]: tf.constant(rows)})["cluster_probs"].numpy(),
+                     contract["shape"][1], contract["likelihood"], contract.get("cluster_to_label"))
+
+
+def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
+    try:
+        rows = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        raise DataError(f"{path} is not a plain numeric .npy array ({e}); save it with np.save") from None
+    yield from _array_batches(path, rows, batch_size)
+
+
+def _npz_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive:
+                raise DataError(f"{path} has no array 'X' (it has: {', '.join(archive.files)}); "
+                                "save the features as X")
+            rows = archive["X"]
+    except (ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path} is not a readable .npz archive ({e}); save it with np.savez") from None
+    yield from _array_batches(path, rows, batch_size)
+
+
+def _array_batches(path: Path, rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    if rows.ndim != 2 or not np.issubdtype(rows.dtype, np.number):
+        raise DataError(f"{path}: expected a numeric [samples, features] matrix, got {rows.dtype.name} "
+                        f"of shape {rows.shape}")
+    for start in range(0, len(rows), batch_size):
+        yield np.asarray(rows[start:start + batch_size], dtype=np.float32)
+
+
+def _csv_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        if next(reader, None) is None:
+            raise DataError(f"{path} is empty; expected a header row, then one numeric row per sample")
+        while batch := list(itertools.islice(reader, batch_size)):
+            try:
+                yield np.array(batch, dtype=np.float32)
+            except ValueError:
+                raise DataError(f"{path} near line {reader.line_num}: a non-numeric, missing or extra "
+                                "value; every row needs the header's number of numbers") from None
+
+
+def read_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
+    """The rows of a .npy, .npz or .csv file (header row, all columns features), a batch at a time."""
+    if path.suffix not in INPUT_FORMATS:
+        raise DataError(f"{path}: unsupported format '{path.suffix}'; use one of {', '.join(INPUT_FORMATS)}")
+    if not path.is_file():
+        raise DataError(f"{path} not found (or not a file); pass the file to cluster as --input")
+    reader = {".npy": _npy_batches, ".npz": _npz_batches, ".csv": _csv_batches}[path.suffix]
+    return reader(path, batch_size)
+
+
+def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: int) -> int:
+    """Cluster every row of ``source`` into ``output`` (CSV); returns the number of rows."""
+    from vade_tf.validation import check_values
+
+    counted = 0
+
+    def write(binary) -> None:
+        nonlocal counted
+        text = io.TextIOWrapper(binary, newline="", encoding="utf-8")
+        writer = csv.writer(text)
+        labelled = clusterer.cluster_to_label is not None
+        header = ["cluster", *(["label"] if labelled else [])]
+        first = True
+        for rows in read_batches(source, batch_size):
+            if rows.shape[1] != clusterer.input_dim:
+                raise DataError(f"{source}: rows have {rows.shape[1]} features but the model takes "
+                                f"{clusterer.input_dim}; pass the features it was trained on")
+            check_values(rows, f"{source} rows {counted + 1}-{counted + len(rows)}", clusterer.likelihood)
+            gamma = clusterer.probabilities(rows)
+            if first:
+                writer.writerow(header + [f"p{c}" for c in range(gamma.shape[1])])
+                first = False
+            for cluster, probabilities in zip(gamma.argmax(axis=1), gamma):
+                label = [clusterer.cluster_to_label[str(cluster)]] if labelled else []
+                writer.writerow([int(cluster), *label, *(f"{p:.6g}" for p in probabilities)])
+            counted += len(rows)
+        if first:
+            raise DataError(f"{source} has no rows to cluster")
+        text.flush()
+        text.detach()
+
+    files.write_atomically(output, write)
+    return counted
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = command_parser(__doc__)
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run-dir", help="a finished run directory (vade-train's or VaDEClustering.save's)")
+    model.add_argument("--export-dir", help="an exported version folder, BASE/N (vade-export's)")
+    parser.add_argument("--input", required=True, help="the rows to cluster: .npy, .npz (array X) or .csv "
+                                                       "(a header row, every column a feature)")
+    parser.add_argument("--output", required=True, help="the CSV to write: cluster, label, p0..pK-1")
+    parser.add_argument("--batch-size", type=int, default=4096,
+                        help="rows read at a time (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda: predict(args))
+
+
+def predict(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise DataError(f"--batch-size: got {args.batch_size}, must be >= 1")
+    source, output = Path(args.input), Path(args.output)
+    next(iter(read_batches(source, 1)), None)  # a missing or unreadable file fails before TensorFlow loads
+    if args.run_dir is not None:
+        from vade_tf.exporting import check_run
+
+        check_run(Path(args.run_dir))
+        clusterer = from_run(Path(args.run_dir))
+    else:
+        clusterer = from_export(Path(args.export_dir))
+    rows = predict_file(clusterer, source, output, args.batch_size)
+    print(f"wrote {rows} rows to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
