@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -65,6 +66,21 @@ def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
     from vade_tf import train
 
     return run_main(train.main, "--run-dir", run_dir, *TINY_TRAIN, *args)
+
+
+# VaDEClustering's parameters for a tiny fit (seconds): a small network, a few epochs, FAST's settings.
+TINY_ESTIMATOR = {"n_clusters": 3, "latent_dim": 2, "hidden_dims": (16,), "pretrain": "plain",
+                  "pretrain_epochs": 3, "epochs": 3, "batch_size": 20, "random_state": 0,
+                  "settings": {**FAST, "train.elbo_draws": 500, "pretrain.gmm_n_init": 1,
+                               "train.steps_per_execution": 1}}
+
+
+def blobs(n_samples=60, n_features=4, seed=0):
+    """Three well-separated Gaussian clusters: (features float32, true clusters)."""
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples, n_features=n_features, centers=3, random_state=seed)
+    return x.astype(np.float32), y
 
 
 # Small pictures of every kind: one of each an epoch, embeddings every second epoch.

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import train_tiny, train_tiny_process
+from conftest import run_main, train_tiny, train_tiny_process
 
 
 def _write(path, text):
@@ -121,3 +121,99 @@ def test_a_process_given_bad_input_exits_2_with_one_line_on_stderr(tmp_path):
     result = train_tiny_process(tmp_path / "run", *arguments(tmp_path))
     assert result.returncode == 2 and result.stderr.startswith("error: ") and fragment in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def _estimator_x(n=30, d=4):
+    return np.random.default_rng(0).normal(size=(n, d))
+
+
+# VaDEClustering.fit's bad input: (features, parameters, what the one-line ValueError must say).
+ESTIMATOR_BAD = {
+    "NaN features": (lambda: np.where(_estimator_x() > 1, np.nan, _estimator_x()), {},
+                     "Input X contains NaN"),
+    "1-D features": (lambda: _estimator_x()[:, 0], {}, "got 1D input instead. Reshape your data"),
+    "text features": (lambda: np.array([["a", "b"]] * 30), {}, "could not convert"),
+    "fewer samples than clusters": (lambda: _estimator_x(n=2), {"n_clusters": 3},
+                                    "n_samples=2 should be >= n_clusters=3"),
+    "K < 1": (lambda: _estimator_x(), {"n_clusters": 0}, "model.n_clusters: got 0, must be >= 1"),
+    "NaN learning rate": (lambda: _estimator_x(), {"learning_rate": float("nan")}, "must be a finite number"),
+    "unknown pretraining": (lambda: _estimator_x(), {"pretrain": "deep"}, "pretrain.method: unknown value"),
+    "a parameter in settings": (lambda: _estimator_x(), {"settings": {"train.epochs": 3}},
+                                "set it with the epochs parameter instead"),
+    "unknown setting": (lambda: _estimator_x(), {"settings": {"train.epohcs": 3}}, "did you mean 'epochs'"),
+    "outside [0, 1] for bernoulli": (lambda: _estimator_x(), {"likelihood": "bernoulli"},
+                                     "bernoulli likelihood needs [0, 1]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ESTIMATOR_BAD))
+def test_the_estimator_refuses_bad_input_with_one_line_before_training(tmp_path, case):
+    from vade_tf import VaDEClustering
+
+    features, params, fragment = ESTIMATOR_BAD[case]
+    with pytest.raises(ValueError) as refused:
+        VaDEClustering(run_dir=tmp_path / "run", **params).fit(features())
+    message = str(refused.value)
+    assert fragment in message and len(message.strip().splitlines()) == 1, message
+    assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_the_estimator_keeps_a_folder_that_holds_something(tmp_path):
+    from vade_tf import VaDEClustering
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty; pass a new folder"):
+        VaDEClustering(run_dir=tmp_path).fit(_estimator_x())
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def _rows(tmp_path, name, content):
+    path = tmp_path / name
+    if isinstance(content, np.ndarray):
+        np.save(path, content)
+    elif content is not None:
+        path.write_text(content)
+    return path
+
+
+# vade-predict's bad input against the shared digits run (64 features in [0, 1], a Bernoulli model):
+# (--input made from tmp_path, what the one line must say).
+PREDICT_BAD = {
+    "wrong feature count": (lambda t: _rows(t, "x.npy", np.zeros((5, 10))),
+                            "rows have 10 features but the model takes 64"),
+    "NaN in a csv": (lambda t: _rows(t, "x.csv", ",".join(map(str, range(64))) + "\n" +
+                                     ",".join(["0.5"] * 63 + ["nan"]) + "\n"),
+                     "x.csv rows 1-1: features contain NaN or Inf"),
+    "outside [0, 1] for bernoulli": (lambda t: _rows(t, "x.npy", np.full((3, 64), 16.0)),
+                                     "bernoulli likelihood needs [0, 1]"),
+    "text in a csv": (lambda t: _rows(t, "x.csv", "a,b\nx,y\n"), "near line 2: a non-numeric"),
+    "empty csv": (lambda t: _rows(t, "x.csv", ""), "is empty; expected a header row"),
+    "missing input": (lambda t: t / "none.npy", "none.npy not found"),
+    "unsupported format": (lambda t: _rows(t, "x.txt", "1 2 3"), "unsupported format '.txt'"),
+    "1-D array": (lambda t: _rows(t, "x.npy", np.zeros(64)), "expected a numeric [samples, features] matrix"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PREDICT_BAD))
+def test_predict_refuses_bad_input_with_one_line_and_exit_code_2(digits_run, tmp_path, case):
+    from vade_tf import predict
+
+    make_input, fragment = PREDICT_BAD[case]
+    result = run_main(predict.main, "--run-dir", digits_run[0], "--input", make_input(tmp_path),
+                      "--output", tmp_path / "out.csv")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ") and fragment in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_predict_explains_a_model_folder_it_cannot_use(tmp_path):
+    from vade_tf import predict
+
+    np.save(tmp_path / "x.npy", np.zeros((2, 4)))
+    for flag, fragment in (("--run-dir", "run directory"),
+                           ("--export-dir", "is not a vade-export version folder")):
+        result = run_main(predict.main, flag, tmp_path / "nothing", "--input", tmp_path / "x.npy",
+                          "--output", tmp_path / "out.csv")
+        assert result.returncode == 2 and fragment in result.stderr and len(result.stderr.splitlines()) == 1

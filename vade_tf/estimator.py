@@ -127,7 +127,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- fitting
     def fit(self, X, y=None):
         """Pretrain, partition and train VaDE on ``X`` [n_samples, n_features] (``y`` is ignored)."""
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32)
+        X = self._validated(X, reset=True)
         if X.shape[0] < max(self.n_clusters, 2):
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
                              "least 2); pass more samples or lower n_clusters")
@@ -143,6 +143,17 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self._fitted(model, config, metrics)
         self.labels_ = self.predict(X)
         return self
+
+    def _validated(self, X, reset: bool):
+        """``X`` as a float32 array or CSR matrix, checked as scikit-learn checks it (``reset``: and
+        remembered as what the estimator is fitted on), every refusal one line."""
+        if not scipy.sparse.issparse(X) and np.ndim(X) != 2:  # scikit-learn's own message prints X
+            raise ValueError(f"Expected 2D array, got {np.ndim(X)}D input instead. Reshape your data: "
+                             "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample")
+        try:
+            return validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=reset)
+        except ValueError as e:  # some of scikit-learn's messages run over several lines
+            raise ValueError(" ".join(line.strip() for line in str(e).splitlines() if line.strip())) from None
 
     def _config(self, features) -> Config:
         """The run's config: the defaults, ``settings``, then the parameters."""
@@ -185,7 +196,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- using it
     def _features(self, X):
         check_is_fitted(self, "weights_")
-        X = validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
+        X = self._validated(X, reset=False)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
         check_values(features, "X", self._trained.model.likelihood)
         return features

@@ -1,0 +1,67 @@
+"""vade-predict: clusters for new rows from a run directory or an export, as the estimator gives them,
+whatever the input format and batch size, with the cluster's label for a labelled run."""
+import csv
+
+import numpy as np
+import pytest
+from conftest import TINY_ESTIMATOR, blobs, run_main
+
+from vade_tf import VaDEClustering, exporting, predict
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny estimator fitted on blobs, saved as a run directory and exported: (estimator, rows, folder)."""
+    folder = tmp_path_factory.mktemp("predict")
+    x, _ = blobs(n_samples=45)
+    estimator = VaDEClustering(**TINY_ESTIMATOR).fit(x)
+    estimator.save(folder / "run")
+    exporting.export(folder / "run", folder / "models")
+    np.save(folder / "x.npy", x)
+    np.savez(folder / "x.npz", X=x)
+    with open(folder / "x.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["a", "b", "c", "d"], *x.tolist()])
+    return estimator, x, folder
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], np.array(rows[1:], dtype=float)
+
+
+@pytest.mark.parametrize("model, source", [("--run-dir=run", "x.npy"), ("--export-dir=models/1", "x.csv"),
+                                           ("--run-dir=run", "x.npz")])
+def test_predict_agrees_with_the_estimator_from_a_run_and_an_export(saved, model, source):
+    estimator, x, folder = saved
+    flag, where = model.split("=")
+    outputs = []
+    for batch_size in (7, 4096):  # streamed in batches or in one: the same rows out
+        output = folder / f"{where.replace('/', '_')}-{source}-{batch_size}.csv"
+        result = run_main(predict.main, flag, folder / where, "--input", folder / source, "--output", output,
+                          "--batch-size", batch_size)
+        assert result.returncode == 0 and result.stdout.strip() == f"wrote 45 rows to {output}", result.stderr
+        outputs.append(output.read_text())
+    assert outputs[0] == outputs[1]
+    header, table = _read(output)
+    assert header == ["cluster", "p0", "p1", "p2"]  # no labels: the estimator was fitted without them
+    np.testing.assert_array_equal(table[:, 0], estimator.predict(x))
+    np.testing.assert_allclose(table[:, 1:], estimator.predict_proba(x), atol=1e-5)
+
+
+def test_a_labelled_run_names_each_clusters_label(digits_run, tmp_path):
+    import json
+
+    from vade_tf.config import DataConfig
+    from vade_tf.data import load_dataset
+
+    run_dir, _ = digits_run
+    np.save(tmp_path / "digits.npy", load_dataset(DataConfig()).x[:50])
+    result = run_main(predict.main, "--run-dir", run_dir, "--input", tmp_path / "digits.npy",
+                      "--output", tmp_path / "clusters.csv")
+    assert result.returncode == 0, result.stderr
+    header, table = _read(tmp_path / "clusters.csv")
+    assert header[:2] == ["cluster", "label"] and len(header) == 2 + 10 and len(table) == 50
+    mapping = json.loads((run_dir / "metrics.json").read_text())["cluster_to_label"]
+    assert [mapping[str(int(c))] for c in table[:, 0]] == [int(label) for label in table[:, 1]]
+    np.testing.assert_array_equal(table[:, 0], table[:, 2:].argmax(axis=1))
