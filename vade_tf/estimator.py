@@ -147,8 +147,9 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validated(self, X, reset: bool):
         """``X`` as a float32 array or CSR matrix, checked as scikit-learn checks it (``reset``: and
         remembered as what the estimator is fitted on), every refusal one line."""
-        if not scipy.sparse.issparse(X) and np.ndim(X) != 2:  # scikit-learn's own message prints X
-            raise ValueError(f"Expected 2D array, got {np.ndim(X)}D input instead. Reshape your data: "
+        dimensions = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+        if dimensions != 2:  # scikit-learn's own message prints all of X
+            raise ValueError(f"Expected 2D array, got {dimensions}D input instead. Reshape your data: "
                              "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample")
         try:
             return validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=reset)

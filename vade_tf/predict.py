@@ -15,7 +15,6 @@ import io
 import itertools
 import json
 import sys
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Optional
 
@@ -72,15 +71,9 @@ def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def _npz_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            if "X" not in archive:
-                raise DataError(f"{path} has no array 'X' (it has: {', '.join(archive.files)}); "
-                                "save the features as X")
-            rows = archive["X"]
-    except (ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path} is not a readable .npz archive ({e}); save it with np.savez") from None
-    yield from _array_batches(path, rows, batch_size)
+    from vade_tf.data.custom import read_npz
+
+    yield from _array_batches(path, read_npz(path)[0], batch_size)
 
 
 def _array_batches(path: Path, rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:

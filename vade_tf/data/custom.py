@@ -24,7 +24,8 @@ def _read_npy(path: Path) -> tuple:
         raise DataError(f"{path} is not a plain numeric .npy array ({e}); save it with np.save") from None
 
 
-def _read_npz(path: Path) -> tuple:
+def read_npz(path: Path) -> tuple:
+    """(features X, labels y or None) of an .npz archive, or a one-line error naming the file."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             if "X" not in archive:
@@ -72,7 +73,7 @@ def load(config) -> Dataset:
     elif config.label_column is not None:
         raise DataError(f"data.label_column applies to CSV files only; {path.name} keeps labels as 'y'")
     else:
-        x_raw, y_raw = _read_npz(path) if path.suffix == ".npz" else _read_npy(path)
+        x_raw, y_raw = read_npz(path) if path.suffix == ".npz" else _read_npy(path)
     x = features(x_raw, str(path))
     y = None if y_raw is None else labels(y_raw, str(path), len(x))
     if y is not None and y.min() < 0:
