@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse
+from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -32,6 +33,8 @@ PARAMETER_KEYS = {
     "pretrain_epochs": "pretrain.epochs", "epochs": "train.epochs", "batch_size": "train.batch_size",
     "learning_rate": "train.learning_rate",
 }
+# The parameter behind each of those keys, and behind the seed.
+PARAMETER_OF = {**{key: name for name, key in PARAMETER_KEYS.items()}, "seed": "random_state"}
 ESTIMATOR_FILE = "estimator.json"  # the parameters and input names a saved estimator was fitted with
 LABELS_FILE = "labels.npy"         # labels_: the cluster of every sample it was fitted on
 
@@ -128,11 +131,11 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Pretrain, partition and train VaDE on ``X`` [n_samples, n_features] (``y`` is ignored)."""
         X = self._validated(X, reset=True)
-        if X.shape[0] < max(self.n_clusters, 2):
-            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
-                             "least 2); pass more samples or lower n_clusters")
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
         config = self._config(features)
+        if X.shape[0] < max(config.model.n_clusters, 2):
+            raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
+                             "least 2); pass more samples or lower n_clusters")
         from vade_tf.data import Dataset  # TensorFlow loads from here on
         from vade_tf.exporting import load_run
         from vade_tf.runs import train_and_evaluate
@@ -160,10 +163,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """The run's config: the defaults, ``settings``, then the parameters."""
         settings = dict(self.settings or {})
         for key in settings:
-            if key == "seed" or key in PARAMETER_KEYS.values():
-                name = "random_state" if key == "seed" else \
-                    next(n for n, k in PARAMETER_KEYS.items() if k == key)
-                raise ValueError(f"settings[{key!r}]: set it with the {name} parameter instead")
+            if key in PARAMETER_OF:
+                raise ValueError(f"settings[{key!r}]: set it with the {PARAMETER_OF[key]} parameter instead")
         overrides = {**settings, "data.name": "custom", "seed": self._seed()}
         for name, key in PARAMETER_KEYS.items():
             overrides[key] = getattr(self, name)
@@ -185,8 +186,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._trained = _Trained(model, config.train.jit_compile)
         self.config_, self.metrics_ = config, metrics
-        logits = model.pi_logits.numpy().astype(np.float64)
-        self.weights_ = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        self.weights_ = softmax(model.pi_logits.numpy().astype(np.float64))
         self.means_ = model.means.numpy()
         if model.scale_offdiag is None:  # diagonal: variances [K, J]
             self.covariances_ = np.exp(model.log_vars.numpy())
@@ -293,5 +293,5 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         params = {name: values[key] for name, key in PARAMETER_KEYS.items()}
         params["hidden_dims"] = tuple(params["hidden_dims"])
         settings = {key: value for key, value in values.items() if value != defaults[key]
-                    and key not in PARAMETER_KEYS.values() and key != "seed" and not key.startswith("data.")}
+                    and key not in PARAMETER_OF and not key.startswith("data.")}
         return {**params, "random_state": config.seed, "settings": settings or None}
