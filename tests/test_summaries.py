@@ -1,4 +1,13 @@
-"""TensorBoard output of a tiny run, read back with TensorBoard's own event reader."""
+"""TensorBoard output of a tiny run, read back with TensorBoard's own event reader and served by a
+real TensorBoard server."""
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,7 +15,7 @@ from conftest import DIGITS_EPOCHS, FAST, PICTURES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vade_tf import figures
-from vade_tf.callbacks import PNG_FILES, PROJECTOR_DIR
+from vade_tf.callbacks import EMBEDDING_TENSOR, PNG_FILES
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.runs import train_and_evaluate
@@ -99,14 +108,56 @@ def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
     assert np.ptp(first_shown.astype(int), axis=-1).max() > 150      # coloured, not grey
 
 
-def test_projector_has_metadata_for_every_embedding(run_dir):
-    folder = run_dir / "logs" / "restart_0" / PROJECTOR_DIR
-    config = (folder / "projector_config.pbtxt").read_text()
-    assert "embedding/.ATTRIBUTES/VARIABLE_VALUE" in config and "metadata.tsv" in config
-    rows = (folder / "metadata.tsv").read_text().splitlines()
-    checkpoint = tf.train.latest_checkpoint(str(folder))
-    embedding = tf.train.load_variable(checkpoint, "embedding/.ATTRIBUTES/VARIABLE_VALUE")
-    assert rows[0] == "class\tcluster" and len(rows) - 1 == len(embedding) == 150
+@pytest.fixture(scope="module")
+def tensorboard(run_dir):
+    """A real TensorBoard server on a free local port, on the run's ``logs/`` as README tells users to
+    open it: ``get(path)`` -> the decoded answer of its HTTP API. Stopped after the module."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir / "logs"),
+                               "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def get(path: str, parse=json.loads):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+            return parse(answer.read())
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # until it serves and has read the runs (and their projector configs)
+            try:
+                if get("/data/plugin/projector/runs"):
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "TensorBoard did not come up"
+            time.sleep(1)
+        yield get
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_tensorboard_shows_the_projector_with_metadata_and_sprite(tensorboard):
+    assert tensorboard("/data/plugin/projector/runs") == ["restart_0/projector"]
+    info = tensorboard("/data/plugin/projector/info?run=restart_0%2Fprojector")
+    (embedding,) = info["embeddings"]
+    assert embedding["tensorName"] == EMBEDDING_TENSOR and embedding["tensorShape"] == [150, 3]
+    query = f"run=restart_0%2Fprojector&name={urllib.parse.quote(EMBEDDING_TENSOR)}"
+    rows = tensorboard(f"/data/plugin/projector/metadata?{query}", parse=bytes.decode).splitlines()
+    assert rows[0] == "class\tcluster" and len(rows) == 1 + 150
+    assert {int(row.split("\t")[1]) for row in rows[1:]} <= set(range(10))
+    sprite = tf.io.decode_png(tensorboard(f"/data/plugin/projector/sprite_image?{query}", bytes)).numpy()
+    assert sprite.shape == (13 * 8, 13 * 8, 3)  # 150 digits of 8x8 pixels, 13 a side
+    assert embedding["sprite"]["singleImageDim"] == [8, 8]
+
+
+def test_tensorboard_lists_the_figures_and_one_scalar_per_epoch(tensorboard):
+    tags = tensorboard("/data/plugin/images/tags")["restart_0"]
+    assert {"samples", "reconstructions", "confusion", "tsne"} <= set(tags)
+    elbo = tensorboard("/data/plugin/scalars/scalars?run=restart_0%2Ftrain&tag=epoch_elbo")
+    assert [step for _, step, _ in elbo] == list(range(DIGITS_EPOCHS))
+    assert all(np.isfinite(value) for _, _, value in elbo)
 
 
 def test_hparams_record_the_config_and_final_metrics(run_dir):

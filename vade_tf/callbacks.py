@@ -28,7 +28,8 @@ from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_score
 
 PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
              "confusion": "confusion.png", "tsne": "tsne.png"}
-PROJECTOR_DIR = "projector"
+PROJECTOR_DIR = "projector"  # the Embedding Projector's run, inside each restart's log folder
+EMBEDDING_TENSOR = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class ClusteringMetrics(keras.callbacks.Callback):
@@ -87,6 +88,7 @@ class RunSummaries(keras.callbacks.Callback):
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
         self.hparams = hparams or {}
         self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self.projector_writer = tf.summary.create_file_writer(str(self.log_dir / PROJECTOR_DIR))
         self.x_show, self.y_show = self._subsample(logging.embedding_samples)
         self.epoch_start = 0.0
         self.last_epoch = -1
@@ -138,22 +140,35 @@ class RunSummaries(keras.callbacks.Callback):
             ordered = figures.confusion_in_label_order(table, cluster_to_label(self.data.y, assignments))
             self._image("confusion", figures.heatmap(ordered), step, final)
 
-    def _embeddings(self) -> None:
-        """Latent means for the Embedding Projector, with class and cluster as metadata columns."""
+    def _embeddings(self, step: int) -> None:
+        """Latent means for the Embedding Projector, with class and cluster as metadata columns and,
+        for images, a sprite. TensorBoard's projector reads a run folder's (one holding event files)
+        ``projector_config.pbtxt`` and newest checkpoint, and a run without a checkpoint borrows its
+        parent's: so the projector is a run of its own, ``projector/``, with a line of text for its
+        event file, and appears once."""
         from tensorboard.plugins import projector
 
         folder = self.log_dir / PROJECTOR_DIR
-        folder.mkdir(parents=True, exist_ok=True)
         z = self._z_means()
+        with self.projector_writer.as_default():
+            tf.summary.text("projector", f"latent means E[z|x] of {len(z)} samples, epoch {step}", step=step)
+        self.projector_writer.flush()
         clusters = np.argmax(self.model(tf.constant(self.x_show)).numpy(), axis=1)
         classes = self.y_show if self.y_show is not None else np.full(len(z), -1)
         rows = "".join(f"{c}\t{k}\n" for c, k in zip(classes, clusters))
         (folder / "metadata.tsv").write_text("class\tcluster\n" + rows)
-        tf.train.Checkpoint(embedding=tf.Variable(z)).save(str(folder / "embedding.ckpt"))
+        checkpoint = tf.train.Checkpoint(embedding=tf.Variable(z))
+        tf.train.CheckpointManager(checkpoint, str(folder), max_to_keep=1, checkpoint_name="embedding").save()
         config = projector.ProjectorConfig()
         embedding = config.embeddings.add()
-        embedding.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+        embedding.tensor_name = EMBEDDING_TENSOR
         embedding.metadata_path = "metadata.tsv"
+        image_shape = self.model.image_shape or self.data.image_shape
+        if image_shape is not None:
+            tiles = figures.sprite(self.x_show, image_shape)
+            tf.io.write_file(str(folder / "sprite.png"), tf.io.encode_png(tiles))
+            embedding.sprite.image_path = "sprite.png"
+            embedding.sprite.single_image_dim.extend([image_shape[1], image_shape[0]])  # width, height
         projector.visualize_embeddings(str(folder), config)
 
     def _tsne(self, step: int) -> None:
@@ -196,7 +211,7 @@ class RunSummaries(keras.callbacks.Callback):
             if every and step % every == 0 and step != self.epochs:  # the last epoch's: on_train_end's
                 self._pictures(step, final=False)
             if self.logging.embedding_every and step % self.logging.embedding_every == 0:
-                self._embeddings()
+                self._embeddings(step)
         if pi.min() < self.logging.min_cluster_weight and self.verbose:
             print(f"warning: epoch {step}: cluster {int(pi.argmin())} has weight {pi.min():.4f} < "
                   f"{self.logging.min_cluster_weight} (logging.min_cluster_weight): the mixture may be "
@@ -213,7 +228,7 @@ class RunSummaries(keras.callbacks.Callback):
         """The end-of-run pictures, projector snapshot and t-SNE figure of the model at epoch ``step``."""
         with self.writer.as_default():
             self._pictures(step, final=True)
-            self._embeddings()
+            self._embeddings(step)
             self._tsne(step)
         self.writer.flush()
 

@@ -36,6 +36,17 @@ def image_grid(images: np.ndarray, image_shape: tuple[int, ...], pad: int = 1) -
     return to_rgb(canvas)
 
 
+def sprite(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """[n, H*W*C] flattened images in [0, 1] -> the Embedding Projector's sprite: a square grid of
+    tiles, row-major in the order of the points, no padding (the projector cuts it by tile size)."""
+    side = int(np.ceil(np.sqrt(len(images))))
+    h, w, channels = (*image_shape, 1)[:3]
+    tiles = np.zeros((side * side, h, w, channels))
+    tiles[:len(images)] = images.reshape(len(images), h, w, channels)
+    grid = tiles.reshape(side, side, h, w, channels).transpose(0, 2, 1, 3, 4)
+    return to_rgb(grid.reshape(side * h, side * w, channels))
+
+
 def heatmap(table: np.ndarray, cell: int = 24) -> np.ndarray:
     """A count table as a white-to-blue heatmap, each row normalised, ``cell`` pixels a cell."""
     table = np.asarray(table, np.float64)
