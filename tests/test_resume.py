@@ -116,7 +116,8 @@ def test_a_non_finite_loss_stops_with_one_line_and_exit_code_3(tmp_path):
 
 
 def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
-    """Weights poisoned as epoch 2 starts: training stops, and the epoch-1 checkpoint stays the newest."""
+    """Weights poisoned as epoch 2 starts: training stops, and the epoch-1 checkpoint (one an epoch:
+    train.checkpoint_every_minutes 0) stays the newest."""
     import keras
     import tensorflow as tf
 
@@ -134,7 +135,8 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
                 kernel.assign(tf.fill(kernel.shape, float("nan")))
 
     config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
-                                    "train.epochs": 3, "train.steps_per_execution": 4})
+                                    "train.epochs": 3, "train.steps_per_execution": 4,
+                                    "train.checkpoint_every_minutes": 0})
     data = load_dataset(config.data)
     model = build_model(config, data.input_dim, seed=0)
     with pytest.raises(TrainingStopped, match="non-finite loss") as stopped:
@@ -156,3 +158,25 @@ def test_a_locked_run_directory_is_refused(tmp_path):
         result = train_tiny(tmp_path, "--epochs", "1")
     assert result.returncode == 2 and "is in use by pid" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_checkpoints_come_by_the_clock_and_at_the_end_not_every_epoch(tmp_path, monkeypatch):
+    """A run shorter than train.checkpoint_every_minutes writes one checkpoint, at its end; 0 minutes
+    gives one at every epoch's end; a clock that is always due saves inside the epochs too."""
+    from vade_tf.resume import TrainingState
+
+    saved = []
+    save = TrainingState.save
+    monkeypatch.setattr(TrainingState, "save", lambda self, epoch, batches_done, history:
+                        saved.append((epoch, batches_done)) or save(self, epoch, batches_done, history))
+    for minutes, run in ((5, "clock"), (0, "epochs"), (1e-9, "always")):
+        saved.clear()
+        result = train_tiny(tmp_path / run, "--epochs", "3",
+                            "--set", f"train.checkpoint_every_minutes={minutes}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        if run == "clock":
+            assert saved == [(3, 0)]
+        elif run == "epochs":
+            assert saved == [(1, 0), (2, 0), (3, 0)]
+        else:
+            assert (1, 0) in saved and any(batches for _, batches in saved) and saved[-1] == (3, 0)

@@ -145,8 +145,11 @@ class TrainConfig:
     # A seeded fraction of the samples held out of training, for validation ELBO curves. The
     # paper's protocol trains and evaluates on all samples: 0 (clustering metrics always use all).
     validation_fraction: float = setting(0.0, minimum=0, below=1)
-    # Checkpoints are saved at every epoch's end and, when > 0, every this many steps (resume works
-    # from any of them, mid-epoch included).
+    # A checkpoint is saved when this many minutes have passed since the last one (checked after each
+    # execution of steps_per_execution steps, mid-epoch included), at the end of training and on
+    # SIGTERM/SIGINT; 0: at every epoch's end. Resume works from any of them.
+    checkpoint_every_minutes: float = setting(5.0, minimum=0)
+    # When > 0, also every this many optimizer steps.
     checkpoint_every_steps: int = setting(0, minimum=0)
     # TensorFlow op determinism: the same seed gives identical results on CPU (a little slower).
     deterministic: bool = False
@@ -221,6 +224,9 @@ SECTIONS = ("data", "model", "pretrain", "train", "logging")
 # Keys that say where things are, not what is computed: moving the data, its caches or a borrowed
 # pretraining leaves a run's results, its pretraining cache and its checkpoints valid.
 LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_dir")
+# Keys that say when a run saves, not what it computes: changing them keeps its checkpoints
+# resumable and its finished results valid.
+SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
 
 
 def flat(config_dict: dict) -> dict:

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from vade_tf import files, rundir
-from vade_tf.config import LOCATION_KEYS, Config, config_from_dict, flat, load_config
+from vade_tf.config import LOCATION_KEYS, SCHEDULE_KEYS, Config, config_from_dict, flat, load_config
 from vade_tf.errors import ConfigError
 from vade_tf.registry import METHODS
 from vade_tf.validation import check_data
@@ -85,10 +85,11 @@ def check_experiment(experiment: Experiment) -> None:
 
 
 def _comparable(config: dict) -> dict:
-    """A config as dotted keys with defaults filled in, without its notes and where things are: a
-    finished run is reused whatever those hold."""
+    """A config as dotted keys with defaults filled in, without its notes, where things are and when
+    it saves: a finished run is reused whatever those hold."""
     flattened = flat(config_from_dict(config).to_dict())
-    return {key: value for key, value in flattened.items() if key != "notes" and key not in LOCATION_KEYS}
+    return {key: value for key, value in flattened.items()
+            if key != "notes" and key not in LOCATION_KEYS + SCHEDULE_KEYS}
 
 
 def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:

@@ -149,8 +149,10 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
         history.epochs = record["history"]
         if verbose:
             print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {batches_done}")
-    checkpointer = Checkpointer(state, history.epochs, t.checkpoint_every_steps, steps_per_epoch,
-                                batches_done)
+    # Several workers save in step with each other, so at epoch ends: their clocks would drift apart.
+    every_minutes = t.checkpoint_every_minutes if workers == 1 else 0.0
+    checkpointer = Checkpointer(state, history.epochs, t.epochs, steps_per_epoch, every_minutes,
+                                t.checkpoint_every_steps, batches_done)
     stopwatch = stopwatch or Stopwatch()
 
     def timed(callback: keras.callbacks.Callback, phase: str) -> TimedCallback:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -87,19 +88,29 @@ def check_resumable(directory: Path, identity: dict) -> None:
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """Saves a checkpoint at every epoch's end and every ``every_steps`` optimizer steps; on SIGTERM or
-    SIGINT saves one where it is and stops; at the first non-finite loss stops without saving, so
-    the last good checkpoint stays the newest. Must come after the callback that fills ``history``."""
+    """Saves a checkpoint when ``every_minutes`` have passed since the last (0: at every epoch's end),
+    every ``every_steps`` optimizer steps when > 0, and at the end of the last of ``epochs``; on
+    SIGTERM or SIGINT saves one where it is and stops; at the first non-finite loss stops without
+    saving, so the last good checkpoint stays the newest. Must come after the callback that fills
+    ``history``."""
 
-    def __init__(self, state: TrainingState, history: list, every_steps: int, steps_per_epoch: int,
-                 batches_done: int = 0):
+    def __init__(self, state: TrainingState, history: list, epochs: int, steps_per_epoch: int,
+                 every_minutes: float, every_steps: int, batches_done: int = 0):
         super().__init__()
-        self.state, self.history, self.every_steps = state, history, every_steps
+        self.state, self.history, self.epochs = state, history, epochs
+        self.every_seconds, self.every_steps = 60 * every_minutes, every_steps
         self.steps_per_epoch, self.first_batches_done = steps_per_epoch, batches_done
         self.stopped: Optional[TrainingStopped] = None
         self.signal: Optional[int] = None
-        self.last_save = None
+        self.last_save, self.last_save_time = None, time.monotonic()
         self.previous_handlers: dict = {}
+
+    def _save(self, epoch: int, batches_done: int) -> None:
+        self.state.save(epoch, batches_done, self.history)
+        self.last_save, self.last_save_time = self._iterations(), time.monotonic()
+
+    def _clock_due(self) -> bool:
+        return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds
 
     def _iterations(self) -> int:
         return int(self.model.optimizer.iterations.numpy())
@@ -128,19 +139,17 @@ class Checkpointer(keras.callbacks.Callback):
                 f"non-finite loss ({float(loss)}) in epoch {self.epoch + 1} by batch {done}; the last good "
                 "checkpoint is kept; lower train.learning_rate, or check the data for extreme values", 3)
         elif self.signal is not None:
-            self.state.save(self.epoch, done, self.history)
+            self._save(self.epoch, done)
             name = signal.Signals(self.signal).name
             self.stopped = TrainingStopped(f"stopped by {name} in epoch {self.epoch + 1} after batch {done}; "
                                            "checkpoint saved: re-run the same command to resume",
                                            128 + self.signal)
-        elif self.every_steps and self._iterations() - self.last_save >= self.every_steps \
-                and done < self.steps_per_epoch:
-            self.state.save(self.epoch, done, self.history)
-            self.last_save = self._iterations()
+        elif done < self.steps_per_epoch and (self._clock_due() or (
+                self.every_steps and self._iterations() - self.last_save >= self.every_steps)):
+            self._save(self.epoch, done)  # mid-epoch; an epoch's end is on_epoch_end's
         if self.stopped is not None:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stopped is None:
-            self.state.save(epoch + 1, 0, self.history)
-            self.last_save = self._iterations()
+        if self.stopped is None and (epoch + 1 == self.epochs or not self.every_seconds or self._clock_due()):
+            self._save(epoch + 1, 0)

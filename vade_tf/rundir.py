@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Optional
 
-from vade_tf.config import LOCATION_KEYS
+from vade_tf.config import LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
@@ -50,9 +50,10 @@ def library_versions() -> dict:
 
 
 def _computed(config) -> dict:
-    """The config's sections without ``LOCATION_KEYS``: what is computed, not where things are."""
+    """The config's sections without ``LOCATION_KEYS`` and ``SCHEDULE_KEYS``: what is computed, not
+    where things are or when the run saves."""
     fields = config.to_dict()
-    for key in LOCATION_KEYS:
+    for key in LOCATION_KEYS + SCHEDULE_KEYS:
         section, name = key.split(".")
         fields[section] = {k: v for k, v in fields[section].items() if k != name}
     return fields
