@@ -157,3 +157,29 @@ def test_every_installed_command_answers_version_and_runs_its_module(capsys):
             main(["--version"])
         assert stopped.value.code == 0
         assert capsys.readouterr().out.strip().endswith(f"(vade-tf) {vade_tf.__version__}")
+
+
+def test_a_run_prints_each_epoch_once_and_none_of_tensorflows_log(tmp_path):
+    """A fresh process as a user starts it (no TF_CPP_MIN_LOG_LEVEL of their own), its output in a
+    file: stderr holds nothing, stdout one line per epoch and phase, then where to look, then the result."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from conftest import TINY_TRAIN
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, ROOT / "train.py", "--run-dir", tmp_path / "run", *TINY_TRAIN,
+                             "--epochs", "3"], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == "", result.stderr[:3000]  # no C++ start-up lines, no warnings
+    lines = result.stdout.splitlines()
+    assert [line.split(" (")[0] for line in lines if re.match(r"epoch \d", line)] == \
+        ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert not [line for line in lines if line.startswith("Epoch ")]  # Keras's own lines: on a terminal
+    assert any(line.startswith("pretraining (plain) ... ") for line in lines)
+    assert any(line.startswith("VaDE training, 3 epochs ... ") for line in lines)
+    assert lines[-2].startswith(f"run directory {tmp_path / 'run'}; figures: ") and \
+        f"tensorboard --logdir {tmp_path / 'run' / 'logs'}" in lines[-2]
+    assert lines[-1].startswith("final: acc ")

@@ -65,10 +65,6 @@ class ClusteringMetrics(keras.callbacks.Callback):
         if logs is not None:
             logs.update(scores)
         if self.verbose:
-            shown = " ".join(f"{name} {scores[name]:.4f}" for name in
-                             ("acc", "nmi", "ari", "partition_agreement", "evaluation_acc",
-                              "evaluation_nmi") if name in scores)
-            print(f"epoch {epoch + 1}: elbo {logs.get('elbo', float('nan')):.3f} {shown}", flush=True)
             if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
                 print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
                       "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "

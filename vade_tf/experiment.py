@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.cli import command_line, command_parser, run_cli
+from vade_tf.cli import command_line, command_parser, load_tensorflow, run_cli
 from vade_tf.experiments import PROTOCOLS
 from vade_tf.registry import METHODS
 
@@ -71,7 +71,7 @@ def build_experiment(args):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda: run(args))
+    return run_cli(lambda: run(args), args.verbose)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     experiment = build_experiment(args)
     check_experiment(experiment)
+    load_tensorflow()
     # Finished runs and checkpoints are kept when it stops: re-run the same command to continue.
     result = run_experiment(experiment, verbose=0 if args.quiet else 1, command=command_line(),
                             on_progress=lambda partial: write_results(partial, args.results_dir))

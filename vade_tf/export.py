@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.cli import command_parser, run_cli
+from vade_tf.cli import command_parser, load_tensorflow, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,13 +27,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda: export(args))
+    return run_cli(lambda: export(args), args.verbose)
 
 
 def export(args: argparse.Namespace) -> int:
     from vade_tf.exporting import check_run
 
     check_run(args.run_dir)  # before TensorFlow loads: a bad run dir gets one clean line
+    load_tensorflow()
     from vade_tf.exporting import export
 
     written = export(args.run_dir, args.export_dir, args.model_version, args.overwrite, args.images)

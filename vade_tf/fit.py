@@ -5,7 +5,6 @@ checkpoint, so re-running after a crash continues the same trajectory batch for 
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from vade_tf.callbacks import ClusteringMetrics
 from vade_tf.config import Config
+from vade_tf.console import epoch_lines, keras_verbosity
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
 from vade_tf.distribute import worker_count
@@ -23,6 +23,10 @@ from vade_tf.inference import BATCH_SIZE
 from vade_tf.model import VaDE
 from vade_tf.resume import Checkpointer, TrainingState, checkpoint_identity
 from vade_tf.timing import Stopwatch, TimedCallback
+
+# What each epoch's line shows (those its logs hold): the ELBO and its terms, then the scores.
+EPOCH_LINE_KEYS = ("elbo", "reconstruction", "kl_z", "kl_c", "acc", "nmi", "ari", "partition_agreement",
+                   "evaluation_acc", "evaluation_nmi")
 
 
 class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -162,10 +166,11 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     if t.eval_every_epoch:
         scores = ClusteringMetrics(data.x, data.y, verbose, partition, evaluation, t.jit_compile)
         all_callbacks.append(timed(scores, "evaluation"))
-    all_callbacks += [history, timed(checkpointer, "checkpoints"),
+    all_callbacks += [history, *epoch_lines(verbose, "epoch", t.epochs, EPOCH_LINE_KEYS),
+                      timed(checkpointer, "checkpoints"),
                       timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
                       *(timed(callback, "summaries") for callback in callbacks)]
-    progress = (1 if sys.stdout.isatty() else 2) if verbose else 0
+    progress = keras_verbosity(verbose)
     validation = None if validation_x is None else inference_dataset(validation_x, BATCH_SIZE)
 
     def batches(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]):

@@ -83,10 +83,12 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
                           "(data, model, the autoencoder's pretrain keys and seed must match); remove the "
                           "key to pretrain anew")
     else:
-        with stopwatch.phase("pretraining"):
+        said = f"pretraining ({config.pretrain.method})" if verbose else None
+        with stopwatch.phase("pretraining", say=said):
             history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
                                            config.train.jit_compile)
-    with stopwatch.phase("partition"):
+    partition_name = PARTITION_NAMES[config.pretrain.mixture_init]
+    with stopwatch.phase("partition", say=f"{partition_name} of the latent means" if verbose else None):
         assignments = initialise_mixture(model, data.x, config.pretrain, seed, config.train.jit_compile)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / rundir.PRETRAIN_INFO).unlink(missing_ok=True)  # the cache is incomplete until it is rewritten

@@ -21,7 +21,7 @@ from typing import Callable, Iterator, NamedTuple, Optional
 import numpy as np
 
 from vade_tf import files
-from vade_tf.cli import command_parser, run_cli
+from vade_tf.cli import command_parser, load_tensorflow, run_cli
 from vade_tf.errors import DataError, ExportError
 
 INPUT_FORMATS = (".npy", ".npz", ".csv")
@@ -157,7 +157,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda: predict(args))
+    return run_cli(lambda: predict(args), args.verbose)
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -169,6 +169,8 @@ def predict(args: argparse.Namespace) -> int:
         from vade_tf.exporting import check_run
 
         check_run(Path(args.run_dir))
+    load_tensorflow()
+    if args.run_dir is not None:
         clusterer = from_run(Path(args.run_dir))
     else:
         clusterer = from_export(Path(args.export_dir))

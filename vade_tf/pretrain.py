@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf import likelihoods
+from vade_tf.console import epoch_lines, keras_verbosity
 from vade_tf.data.pipeline import epoch_steps, execution_steps, training_dataset
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
@@ -38,9 +39,11 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
     data = training_dataset(x, batch_size, seed, epochs, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    callbacks = [] if log_dir is None else [keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_")))]
+    callbacks = epoch_lines(verbose, f"pretraining {tag}", epochs, ("loss",))
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_"))))
     history = autoencoder.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False,
-                              verbose=2 if verbose else 0, callbacks=callbacks)
+                              verbose=keras_verbosity(verbose), callbacks=callbacks)
     return [float(v) for v in history.history.get("loss", [])]
 
 

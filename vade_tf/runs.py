@@ -25,7 +25,7 @@ from vade_tf.initialise import build_model, initialise, load_partition
 from vade_tf.metrics import clustering_scores
 from vade_tf.registry import METHODS, resolve
 from vade_tf.resume import check_resumable, checkpoint_identity
-from vade_tf.timing import Stopwatch
+from vade_tf.timing import Stopwatch, duration
 from vade_tf.validation import check_data
 
 
@@ -80,10 +80,13 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
                                  verbose, config.train.epochs, config.train.jit_compile)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         partition = load_partition(config, restart_dir)
+        start = time.perf_counter()
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
                            callbacks=[summaries], partition=partition, stopwatch=stopwatch,
                            evaluation=evaluation_data)
-        with stopwatch.phase("final_evaluation"):
+        if verbose:
+            print(f"VaDE training, {epochs} epochs ... {duration(time.perf_counter() - start)}", flush=True)
+        with stopwatch.phase("final_evaluation", say="final evaluation" if verbose else None):
             final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)

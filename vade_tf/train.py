@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from vade_tf.cli import command_line, command_parser, run_cli
+from vade_tf.cli import command_line, command_parser, load_tensorflow, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,7 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_cli(lambda: train(args))
+    return run_cli(lambda: train(args), args.verbose)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -45,16 +46,26 @@ def train(args: argparse.Namespace) -> int:
     data = load_dataset(config.data)
     check_data(config, data)
     check_unlocked(args.run_dir)
-    from vade_tf.runs import train_and_evaluate  # imports TensorFlow: after the cheap checks
+    load_tensorflow()  # after the cheap checks
+    from vade_tf.runs import train_and_evaluate
 
     metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
                                  command=command_line(), data=data)
+    if not args.quiet:
+        print(run_summary(Path(args.run_dir)))
     if "acc" in metrics:
         print(f"final: acc {metrics['acc']:.4f} nmi {metrics['nmi']:.4f} ari {metrics['ari']:.4f} "
               f"(elbo {metrics['elbo']:.3f}, run dir {args.run_dir})")
     else:
         print(f"final: elbo {metrics['elbo']:.3f} (no labels; run dir {args.run_dir})")
     return 0
+
+
+def run_summary(run_dir: Path) -> str:
+    """Where to look next: the run directory, its figures, and the TensorBoard command."""
+    figures = sorted(path.name for path in run_dir.glob("*.png"))
+    shown = f"; figures: {', '.join(figures)}" if figures else ""
+    return f"run directory {run_dir}{shown}; TensorBoard: tensorboard --logdir {run_dir / 'logs'}"
 
 
 if __name__ == "__main__":
