@@ -64,12 +64,27 @@ def test_images_decode_to_one_row_per_cluster(run_dir):
     samples = _decoded_images(events, "samples")
     # One picture an epoch, the last epoch's drawn once, by the end of the run.
     assert [e.step for e in events.Tensors("samples")] == list(range(1, DIGITS_EPOCHS + 1))
-    k, per_cluster, side = 10, 4, 8
-    assert samples[-1].shape == (k * (side + 1) + 1, per_cluster * (side + 1) + 1, 3)
-    assert _decoded_images(events, "reconstructions")[-1].shape == (2 * (side + 1) + 1, 4 * (side + 1) + 1, 3)
-    confusion = _decoded_images(events, "confusion")[-1]
-    assert confusion.shape[0] == confusion.shape[1] == 10 * 24           # K clusters x 10 labels
-    assert len(_decoded_images(events, "tsne")) == 1
+    # Sized by what they hold (figures.CELL inches an image or a cell, at figures.DPI): K = 10 rows
+    # of 4 samples, 2 rows of 4 reconstructions, 10 x 10 confusion cells, two t-SNE panels.
+    assert samples[-1].shape == (500, 360, 3)
+    assert _decoded_images(events, "reconstructions")[-1].shape == (140, 360, 3)
+    assert _decoded_images(events, "confusion")[-1].shape == (630, 870, 3)
+    (tsne,) = _decoded_images(events, "tsne")
+    assert tsne.shape == (500, 1200, 3)
+
+
+def test_the_confusion_counts_are_the_contingency_table_in_matched_order():
+    """Rows are clusters in the order of the Hungarian match, so the diagonal is what ACC counts;
+    every count is the contingency table's."""
+    from vade_tf.metrics import cluster_accuracy, contingency
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    clusters = np.where(rng.random(300) < 0.8, (y + 1) % 4, rng.integers(0, 4, 300))  # shifted by one
+    table, order, mapping = figures.confusion_counts(y, clusters)
+    np.testing.assert_array_equal(table, contingency(y, clusters)[order])
+    assert order == [1, 2, 3, 0] and mapping == {1: 0, 2: 1, 3: 2, 0: 3}  # class j sits in cluster j + 1
+    assert np.trace(table) == round(cluster_accuracy(y, clusters) * 300)
 
 
 def test_a_grid_reads_flat_rows_as_row_major_images_grey_or_colour():
@@ -89,7 +104,7 @@ def test_a_grid_reads_flat_rows_as_row_major_images_grey_or_colour():
 
 def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
     """Rows that are 6x5 RGB images (a custom dataset with model.image_shape): the sample and
-    reconstruction grids are drawn in colour, the inputs' own pixels on the reconstructions' top row."""
+    reconstruction grids are drawn in colour (the inputs' row shows their colours)."""
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 40)
     images = np.full((120, 6, 5, 3), 0.1)
@@ -101,11 +116,9 @@ def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
                                     "train.epochs": 1, "logging.embedding_every": 0})
     train_and_evaluate(config, tmp_path, verbose=0, data=data)
     events = _events(tmp_path / "logs" / "restart_0")
-    samples = _decoded_images(events, "samples")[-1]
-    assert samples.shape == (3 * 7 + 1, 4 * 6 + 1, 3)
-    reconstructions = _decoded_images(events, "reconstructions")[-1]
-    first_shown = reconstructions[1:7, 1:6]                          # [6, 5, 3] of the first input shown
-    assert np.ptp(first_shown.astype(int), axis=-1).max() > 150      # coloured, not grey
+    assert _decoded_images(events, "samples")[-1].shape == (185, 360, 3)   # 3 clusters' rows
+    inputs_and_rebuilt = _decoded_images(events, "reconstructions")[-1].astype(int)
+    assert np.ptp(inputs_and_rebuilt, axis=-1).max() > 150       # the inputs drawn in colour, not grey
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ from vade_tf.data import Dataset
 from vade_tf.data.pipeline import inference_dataset
 from vade_tf.data.sparse import SparseRows
 from vade_tf.inference import cluster_assigner
-from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores, contingency
+from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores
+from vade_tf.registry import DATASETS
 
 PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
              "confusion": "confusion.png", "tsne": "tsne.png"}
@@ -82,6 +83,7 @@ class RunSummaries(keras.callbacks.Callback):
         self.epochs = epochs  # the end-of-run pictures wait for the last epoch (a resumed run fits twice)
         self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
+        self.run_name = self.figure_dir.resolve().name  # the figures' titles say which run they show
         self.hparams = hparams or {}
         self.writer = tf.summary.create_file_writer(str(self.log_dir))
         self.projector_writer = tf.summary.create_file_writer(str(self.log_dir / PROJECTOR_DIR))
@@ -116,25 +118,45 @@ class RunSummaries(keras.callbacks.Callback):
             tf.io.write_file(str(self.figure_dir / PNG_FILES[name]), tf.io.encode_png(picture))
 
     # ----------------------------------------------------------------------------- pictures
+    def _class_name(self, label: int) -> str:
+        names = DATASETS[self.data.name].class_names if self.data.name in DATASETS else ()
+        return names[label] if label < len(names) else str(label)
+
+    def _title(self, what: str, step: int, scores: Optional[dict] = None) -> str:
+        shown = "" if scores is None else f": ACC {scores['acc']:.4f}, NMI {scores['nmi']:.4f}"
+        return f"{what}, {self.run_name} epoch {step}{shown}"
+
     def _pictures(self, step: int, final: bool) -> None:
         model, k = self.model, self.model.n_clusters
+        assignments = self._assignments() if self.data.y is not None else None
+        mapping = cluster_to_label(self.data.y, assignments) if assignments is not None else {}
+
+        def cluster_name(cluster: int) -> str:
+            matched = f" ({self._class_name(mapping[cluster])})" if cluster in mapping else ""
+            return f"cluster {cluster}{matched}"
         # A conv model knows its images' channels; an MLP on grey images uses the dataset's (H, W).
         image_shape = model.image_shape or self.data.image_shape
         if image_shape is not None:
             n = self.logging.samples_per_cluster
             clusters = tf.constant(np.repeat(np.arange(k), n), tf.int64)
             generated = model.generate(clusters, tf.constant(self.seed, tf.int64))["x_mean"].numpy()
-            self._image("samples", figures.image_grid(generated.reshape(k, n, -1), image_shape),
-                        step, final)
+            samples = figures.labelled_grid(generated.reshape(k, n, -1), image_shape,
+                                            [cluster_name(c) for c in range(k)],
+                                            self._title("samples of each cluster (E[x|z], z ~ p(z|c))", step))
+            self._image("samples", samples, step, final)
             shown = self.x_show[:n]
             rebuilt = model.reconstruct(tf.constant(shown)).numpy()
             pairs = np.stack([shown, rebuilt])                                         # [2, n, D]
-            self._image("reconstructions", figures.image_grid(pairs, image_shape), step, final)
-        if self.data.y is not None:
-            assignments = self._assignments()
-            table = contingency(self.data.y, assignments)
-            ordered = figures.confusion_in_label_order(table, cluster_to_label(self.data.y, assignments))
-            self._image("confusion", figures.heatmap(ordered), step, final)
+            self._image("reconstructions", figures.labelled_grid(pairs, image_shape, ["input", "rebuilt"],
+                                                                 self._title("reconstructions", step)),
+                        step, final)
+        if assignments is not None:
+            table, order, _ = figures.confusion_counts(self.data.y, assignments)
+            classes = [self._class_name(c) for c in range(table.shape[1])]
+            picture = figures.confusion_figure(table, [cluster_name(c) for c in order], classes,
+                                               self._title("confusion", step,
+                                                           clustering_scores(self.data.y, assignments)))
+            self._image("confusion", picture, step, final)
 
     def _embeddings(self, step: int) -> None:
         """Latent means for the Embedding Projector, with class and cluster as metadata columns and,
@@ -174,11 +196,14 @@ class RunSummaries(keras.callbacks.Callback):
         if n < 5:
             return
         z = self._z_means()[:n]
-        colour_by = self.y_show[:n] if self.y_show is not None else \
-            np.argmax(self.model(tf.constant(self.x_show[:n])).numpy(), axis=1)
+        clusters = np.argmax(self.model(tf.constant(self.x_show[:n])).numpy(), axis=1)
+        classes = None if self.y_show is None else self.y_show[:n]
         points = TSNE(n_components=2, init="pca", perplexity=min(30.0, (n - 1) / 3),
                       random_state=self.seed).fit_transform(z)
-        self._image("tsne", figures.scatter(points, colour_by), step, save_png=True)
+        scores = None if classes is None else clustering_scores(self.data.y, self._assignments())
+        title = self._title(f"t-SNE of {n} latent means E[z|x]", step, scores)
+        self._image("tsne", figures.tsne_figure(points, clusters, classes, self._class_name, title), step,
+                    save_png=True)
 
     # ----------------------------------------------------------------------------- Keras hooks
     def on_epoch_begin(self, epoch, logs=None):

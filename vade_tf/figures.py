@@ -1,15 +1,21 @@
-"""The paper's pictures as uint8 RGB arrays, drawn with NumPy alone (no plotting library).
-
-Each function returns [H, W, 3] uint8, ready for ``tf.summary.image`` and for PNG files.
+"""The run's pictures, drawn with matplotlib (its object interface: no global backend is set) and
+returned as uint8 RGB arrays [H, W, 3], ready for ``tf.summary.image`` and for PNG files: sample and
+reconstruction grids with a label on each row, the confusion matrix with its counts, names and colour
+scale, the t-SNE of the latent means with legends; and the Embedding Projector's sprite (NumPy).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Callable, Sequence
 
-# Ten well-separated colours (Tableau 10), repeated for more classes.
-PALETTE = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-                    [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]],
-                   np.uint8)
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from vade_tf.metrics import cluster_to_label, contingency
+
+DPI = 100
+CELL = 0.45  # inches a grid image or a confusion cell takes
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
@@ -47,34 +53,81 @@ def sprite(images: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
     return to_rgb(grid.reshape(side * h, side * w, channels))
 
 
-def heatmap(table: np.ndarray, cell: int = 24) -> np.ndarray:
-    """A count table as a white-to-blue heatmap, each row normalised, ``cell`` pixels a cell."""
-    table = np.asarray(table, np.float64)
-    shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
-    blue = np.array([31, 119, 180], np.float64)
-    colours = 255 - shares[..., None] * (255 - blue)                      # [R, C, 3]
-    big = np.kron(colours, np.ones((cell, cell, 1)))
-    big[::cell, :, :] = 200                                                # grid lines
-    big[:, ::cell, :] = 200
-    return big.round().astype(np.uint8)
+def pixels(figure: Figure) -> np.ndarray:
+    """A figure rendered at its size in pixels, [H, W, 3] uint8."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
-def scatter(points: np.ndarray, classes: np.ndarray, size: int = 512, radius: int = 1) -> np.ndarray:
-    """2-D points coloured by class on a white square (the t-SNE figure)."""
-    canvas = np.full((size, size, 3), 255, np.uint8)
-    low, high = points.min(axis=0), points.max(axis=0)
-    scaled = (points - low) / np.maximum(high - low, 1e-12)
-    pixels = (radius + scaled * (size - 1 - 2 * radius)).round().astype(int)
-    colours = PALETTE[np.asarray(classes) % len(PALETTE)]
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            canvas[size - 1 - pixels[:, 1] + dy, pixels[:, 0] + dx] = colours
-    return canvas
+def labelled_grid(images: np.ndarray, image_shape: tuple[int, ...], row_names: Sequence[str],
+                  title: str) -> np.ndarray:
+    """[rows, cols, H*W*C] images in [0, 1] as a grid (``image_grid``) with each row's name beside it:
+    (0.5 + 0.45 * rows) x (1.8 + 0.45 * cols) inches at ``DPI``."""
+    rows, cols = images.shape[:2]
+    figure = Figure(figsize=(1.8 + CELL * cols, 0.5 + CELL * rows), dpi=DPI, layout="constrained")
+    axes = figure.subplots()
+    grid = image_grid(images, image_shape)
+    axes.imshow(grid, interpolation="nearest")
+    h = image_shape[0]
+    axes.set_yticks([1 + r * (h + 1) + h / 2 for r in range(rows)], row_names, fontsize=8)
+    axes.set_xticks([])
+    axes.set_title(title, fontsize=9)
+    return pixels(figure)
 
 
-def confusion_in_label_order(table: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
-    """Rows of a [cluster, label] count table reordered so cluster m^-1(label j) sits on row j;
-    unmatched clusters follow. The diagonal is then what ACC counts."""
+def confusion_counts(y_true: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, list, dict]:
+    """(the [cluster, class] count table with clusters in matched order, those clusters, the match):
+    the Hungarian match behind ACC puts cluster m^-1(class j) on row j, unmatched clusters after, so
+    the diagonal is what ACC counts."""
+    mapping = cluster_to_label(y_true, clusters)
     order = [c for c, _ in sorted(mapping.items(), key=lambda item: item[1])]
+    table = contingency(y_true, clusters)
     order += [c for c in range(table.shape[0]) if c not in mapping]
-    return table[order]
+    return table[order], order, mapping
+
+
+def confusion_figure(table: np.ndarray, row_names: Sequence[str], column_names: Sequence[str],
+                     title: str) -> np.ndarray:
+    """The count table drawn: each cell's count, shaded by its share of the row (the cluster), a
+    colour bar for that share, clusters down and classes across."""
+    rows, columns = table.shape
+    shares = table / np.maximum(table.sum(axis=1, keepdims=True), 1)
+    figure = Figure(figsize=(3.2 + 0.55 * columns, 1.8 + CELL * rows), dpi=DPI, layout="constrained")
+    axes = figure.subplots()
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for r in range(rows):
+        for c in range(columns):
+            axes.text(c, r, str(int(table[r, c])), ha="center", va="center", fontsize=7,
+                      color="white" if shares[r, c] > 0.6 else "black")
+    axes.set_xticks(range(columns), column_names, rotation=45 if max(map(len, column_names)) > 2 else 0,
+                    ha="right" if max(map(len, column_names)) > 2 else "center", fontsize=8)
+    axes.set_yticks(range(rows), row_names, fontsize=8)
+    axes.set_xlabel("true class")
+    axes.set_ylabel("cluster (its matched class)")
+    figure.colorbar(image, ax=axes, label="share of the cluster's samples", shrink=0.8)
+    axes.set_title(title, fontsize=9)
+    return pixels(figure)
+
+
+def tsne_figure(points: np.ndarray, clusters: np.ndarray, classes: np.ndarray | None,
+                class_name: Callable[[int], str], title: str) -> np.ndarray:
+    """2-D points in one panel coloured by true class (when there are classes, each named by
+    ``class_name``) and one by cluster, each with its legend: 5 inches high, 6 wide a panel."""
+    panels = ([("true class", classes, class_name)] if classes is not None else []) + \
+        [("cluster", clusters, str)]
+    figure = Figure(figsize=(6.0 * len(panels), 5.0), dpi=DPI, layout="constrained")
+    for axes, (what, groups, name) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        palette = colormaps["tab10" if len(np.unique(groups)) <= 10 else "tab20"]
+        for i, group in enumerate(np.unique(groups)):
+            chosen = groups == group
+            axes.scatter(points[chosen, 0], points[chosen, 1], s=4, label=name(int(group)),
+                         color=palette(i % palette.N))
+        axes.legend(title=what, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, markerscale=3,
+                    title_fontsize=8, frameon=False)
+        axes.set_xticks([])
+        axes.set_yticks([])
+        axes.set_title(f"coloured by {what}", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    return pixels(figure)
+

@@ -25,6 +25,7 @@ def resolve(code: Code) -> Any:
 class DatasetEntry:
     load: Code           # DataConfig -> Dataset
     preprocessing: str   # how raw data becomes the rows x: the input contract an export carries
+    class_names: tuple[str, ...] = ()  # label 0, 1, ... as the figures name them; empty: the numbers
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ DATASETS = {
     "mnist": DatasetEntry("vade_tf.data.idx:load_mnist",
                           "28x28 grayscale pixels (0-255), flattened row by row, divided by 255"),
     "fashion_mnist": DatasetEntry("vade_tf.data.idx:load_fashion_mnist",
-                                  "28x28 grayscale pixels (0-255), flattened row by row, divided by 255"),
+                                  "28x28 grayscale pixels (0-255), flattened row by row, divided by 255",
+                                  ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                   "Sneaker", "Bag", "Ankle boot")),
     "hhar": DatasetEntry("vade_tf.data.har:load",
                          "the 561 UCI HAR features as published (already normalised to [-1, 1])"),
     "reuters10k": DatasetEntry("vade_tf.data.reuters:load_reuters10k",
@@ -64,7 +67,9 @@ DATASETS = {
                             "idf, sublinear tf, rows of l2 norm 200)"),
     "stl10": DatasetEntry("vade_tf.data.stl10:load",
                           "2048 ResNet-50 features (vade_tf.data.stl10.feature_extractor on 96x96 RGB "
-                          "images); export with --images to send the images themselves"),
+                          "images); export with --images to send the images themselves",
+                          ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
+                           "truck")),
     "custom": DatasetEntry("vade_tf.data.custom:load",
                            "the features exactly as stored in the training file (data.path)"),
 }
