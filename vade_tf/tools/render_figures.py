@@ -1,10 +1,7 @@
-"""Render a finished run's pictures (the ones train.py now writes at the end) from its saved model.
+"""Render a finished run's pictures (the ones train.py writes at the end) from its saved model, e.g.
+for a run made before the current figures existed:
 
-Used for results/figures-mnist-seed0/, from the seed-0 MNIST run, which finished before the
-TensorBoard pictures existed:
-
-    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir MNIST_DIR \
-        --out results/figures-mnist-seed0
+    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir MNIST_DIR --out figures/
 """
 from __future__ import annotations
 
