@@ -49,9 +49,12 @@ def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init:
     ARPACK's shift-invert is slow), rows scaled to unit length (Ng, Jordan and Weiss), k-means.
     """
     # A graph of fewer samples than neighbours links each to all the others.
-    embedding = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
-                                  n_neighbors=min(n_neighbors, len(z) - 1), eigen_solver="lobpcg",
-                                  random_state=seed).fit_transform(z.astype(np.float64))
+    spectral = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
+                                 n_neighbors=min(n_neighbors, len(z) - 1), eigen_solver="lobpcg",
+                                 random_state=seed)
+    with warnings.catch_warnings():  # a small graph is solved densely: known, nothing to act on
+        warnings.filterwarnings("ignore", message="The problem size .* too small relative to the block")
+        embedding = spectral.fit_transform(z.astype(np.float64))
     embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
 
