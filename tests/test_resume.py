@@ -180,3 +180,43 @@ def test_checkpoints_come_by_the_clock_and_at_the_end_not_every_epoch(tmp_path, 
             assert saved == [(1, 0), (2, 0), (3, 0)]
         else:
             assert (1, 0) in saved and any(batches for _, batches in saved) and saved[-1] == (3, 0)
+
+
+def test_a_signal_on_an_epochs_last_batch_saves_its_end_and_resumes_exactly(tmp_path):
+    """SIGTERM arriving with an epoch's last batch: the checkpoint is that epoch's end, its history
+    included (not a position past the last batch), and the resumed run ends where an uninterrupted
+    one does, epoch records and all."""
+    import os
+
+    import keras
+
+    from vade_tf.config import load_config
+    from vade_tf.data import load_dataset
+    from vade_tf.errors import TrainingStopped
+    from vade_tf.fit import fit_vade
+    from vade_tf.initialise import build_model
+
+    config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+                                    "train.epochs": 3, "train.deterministic": True,
+                                    "train.steps_per_execution": 1})
+    data = load_dataset(config.data)
+    steps_per_epoch = len(data.x) // config.train.batch_size
+
+    class TerminateOnTheFirstEpochsLastBatch(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations.numpy()) == steps_per_epoch:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    def run(folder, callbacks):
+        keras.utils.set_random_seed(0)  # the same initial weights for every run, as train.py seeds them
+        model = build_model(config, data.input_dim, seed=0)
+        return fit_vade(model, data, config, 0, folder / "logs", folder / "ckpt", verbose=0,
+                        callbacks=callbacks)
+
+    whole = run(tmp_path / "whole", [])
+    with pytest.raises(TrainingStopped, match="stopped by SIGTERM at the end of epoch 1") as stopped:
+        run(tmp_path / "cut", [TerminateOnTheFirstEpochsLastBatch()])
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "cut" / "ckpt").glob("ckpt-*.json")]
+    assert (record["epoch"], record["batches_done"], len(record["history"])) == (1, 0, 1)
+    assert run(tmp_path / "cut", []) == whole

@@ -167,9 +167,9 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
         scores = ClusteringMetrics(data.x, data.y, verbose, partition, evaluation, t.jit_compile)
         all_callbacks.append(timed(scores, "evaluation"))
     all_callbacks += [history, *epoch_lines(verbose, "epoch", t.epochs, EPOCH_LINE_KEYS),
-                      timed(checkpointer, "checkpoints"),
                       timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
-                      *(timed(callback, "summaries") for callback in callbacks)]
+                      *(timed(callback, "summaries") for callback in callbacks),
+                      timed(checkpointer, "checkpoints")]
     progress = keras_verbosity(verbose)
     validation = None if validation_x is None else inference_dataset(validation_x, BATCH_SIZE)
 

@@ -90,9 +90,10 @@ def check_resumable(directory: Path, identity: dict) -> None:
 class Checkpointer(keras.callbacks.Callback):
     """Saves a checkpoint when ``every_minutes`` have passed since the last (0: at every epoch's end),
     every ``every_steps`` optimizer steps when > 0, and at the end of the last of ``epochs``; on
-    SIGTERM or SIGINT saves one where it is and stops; at the first non-finite loss stops without
-    saving, so the last good checkpoint stays the newest. Must come after the callback that fills
-    ``history``."""
+    SIGTERM or SIGINT saves one where it is and stops (at an epoch's last batch: at its end, with its
+    history); at the first non-finite loss stops without saving, so the last good checkpoint stays
+    the newest. Comes last: after the callback that fills ``history``, and after the summaries of an
+    epoch that a signal ends."""
 
     def __init__(self, state: TrainingState, history: list, epochs: int, steps_per_epoch: int,
                  every_minutes: float, every_steps: int, batches_done: int = 0):
@@ -138,18 +139,26 @@ class Checkpointer(keras.callbacks.Callback):
             self.stopped = TrainingStopped(
                 f"non-finite loss ({float(loss)}) in epoch {self.epoch + 1} by batch {done}; the last good "
                 "checkpoint is kept; lower train.learning_rate, or check the data for extreme values", 3)
+        elif done == self.steps_per_epoch:
+            pass  # an epoch's last batch: its end, with the epoch's history, is on_epoch_end's
         elif self.signal is not None:
+            self._stop_for_signal(self.epoch, done, f"in epoch {self.epoch + 1} after batch {done}")
+        elif self._clock_due() or (self.every_steps and
+                                   self._iterations() - self.last_save >= self.every_steps):
             self._save(self.epoch, done)
-            name = signal.Signals(self.signal).name
-            self.stopped = TrainingStopped(f"stopped by {name} in epoch {self.epoch + 1} after batch {done}; "
-                                           "checkpoint saved: re-run the same command to resume",
-                                           128 + self.signal)
-        elif done < self.steps_per_epoch and (self._clock_due() or (
-                self.every_steps and self._iterations() - self.last_save >= self.every_steps)):
-            self._save(self.epoch, done)  # mid-epoch; an epoch's end is on_epoch_end's
         if self.stopped is not None:
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.stopped is None and (epoch + 1 == self.epochs or not self.every_seconds or self._clock_due()):
+        if self.stopped is not None:
+            return
+        if self.signal is not None:
+            self._stop_for_signal(epoch + 1, 0, f"at the end of epoch {epoch + 1}")
+            self.model.stop_training = True
+        elif epoch + 1 == self.epochs or not self.every_seconds or self._clock_due():
             self._save(epoch + 1, 0)
+
+    def _stop_for_signal(self, epoch: int, batches_done: int, where: str) -> None:
+        self._save(epoch, batches_done)
+        self.stopped = TrainingStopped(f"stopped by {signal.Signals(self.signal).name} {where}; checkpoint "
+                                       "saved: re-run the same command to resume", 128 + self.signal)
