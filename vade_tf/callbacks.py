@@ -24,7 +24,7 @@ from vade_tf.data import Dataset
 from vade_tf.data.pipeline import inference_dataset
 from vade_tf.data.sparse import SparseRows
 from vade_tf.inference import cluster_assigner
-from vade_tf.metrics import cluster_accuracy, cluster_to_label, clustering_scores
+from vade_tf.metrics import cluster_accuracy, clustering_scores
 from vade_tf.registry import DATASETS
 
 PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
@@ -126,10 +126,15 @@ class RunSummaries(keras.callbacks.Callback):
         shown = "" if scores is None else f": ACC {scores['acc']:.4f}, NMI {scores['nmi']:.4f}"
         return f"{what}, {self.run_name} epoch {step}{shown}"
 
-    def _pictures(self, step: int, final: bool) -> None:
+    def _pictures(self, step: int, final: bool) -> Optional[dict]:
+        """Samples, reconstructions and the confusion; returns the scores their titles show (None
+        without labels), from one assignment of every sample."""
         model, k = self.model, self.model.n_clusters
-        assignments = self._assignments() if self.data.y is not None else None
-        mapping = cluster_to_label(self.data.y, assignments) if assignments is not None else {}
+        scores, mapping = None, {}
+        if self.data.y is not None:
+            assignments = self._assignments()
+            table, order, mapping = figures.confusion_counts(self.data.y, assignments)
+            scores = clustering_scores(self.data.y, assignments)
 
         def cluster_name(cluster: int) -> str:
             matched = f" ({self._class_name(mapping[cluster])})" if cluster in mapping else ""
@@ -150,13 +155,12 @@ class RunSummaries(keras.callbacks.Callback):
             self._image("reconstructions", figures.labelled_grid(pairs, image_shape, ["input", "rebuilt"],
                                                                  self._title("reconstructions", step)),
                         step, final)
-        if assignments is not None:
-            table, order, _ = figures.confusion_counts(self.data.y, assignments)
+        if scores is not None:
             classes = [self._class_name(c) for c in range(table.shape[1])]
             picture = figures.confusion_figure(table, [cluster_name(c) for c in order], classes,
-                                               self._title("confusion", step,
-                                                           clustering_scores(self.data.y, assignments)))
+                                               self._title("confusion", step, scores))
             self._image("confusion", picture, step, final)
+        return scores
 
     def _embeddings(self, step: int) -> None:
         """Latent means for the Embedding Projector, with class and cluster as metadata columns and,
@@ -189,7 +193,7 @@ class RunSummaries(keras.callbacks.Callback):
             embedding.sprite.single_image_dim.extend([image_shape[1], image_shape[0]])  # width, height
         projector.visualize_embeddings(str(folder), config)
 
-    def _tsne(self, step: int) -> None:
+    def _tsne(self, step: int, scores: Optional[dict]) -> None:
         from sklearn.manifold import TSNE
 
         n = min(self.logging.tsne_samples, len(self.x_show))
@@ -200,7 +204,6 @@ class RunSummaries(keras.callbacks.Callback):
         classes = None if self.y_show is None else self.y_show[:n]
         points = TSNE(n_components=2, init="pca", perplexity=min(30.0, (n - 1) / 3),
                       random_state=self.seed).fit_transform(z)
-        scores = None if classes is None else clustering_scores(self.data.y, self._assignments())
         title = self._title(f"t-SNE of {n} latent means E[z|x]", step, scores)
         self._image("tsne", figures.tsne_figure(points, clusters, classes, self._class_name, title), step,
                     save_png=True)
@@ -248,9 +251,9 @@ class RunSummaries(keras.callbacks.Callback):
     def write_final_pictures(self, step: int) -> None:
         """The end-of-run pictures, projector snapshot and t-SNE figure of the model at epoch ``step``."""
         with self.writer.as_default():
-            self._pictures(step, final=True)
+            scores = self._pictures(step, final=True)
             self._embeddings(step)
-            self._tsne(step)
+            self._tsne(step, scores)
         self.writer.flush()
 
     def write_hparams(self, final_metrics: dict) -> None:

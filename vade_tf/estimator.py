@@ -44,11 +44,11 @@ class _Trained:
     weights, so an estimator pickles without TensorFlow's graphs."""
 
     def __init__(self, model, jit_compile: bool):
-        from vade_tf.inference import batched, mean_encoder
+        from vade_tf.inference import cluster_probabilities, mean_encoder
 
         self.model, self.jit_compile = model, jit_compile
         self.noise_state = model.noise.state.numpy()
-        self.probabilities = batched(lambda batch: model(batch), jit_compile)
+        self.probabilities = cluster_probabilities(model, jit_compile)
         self.latent_means = mean_encoder(model, jit_compile)
 
     def restart_noise(self) -> None:

@@ -25,6 +25,11 @@ def batched(function: Callable, jit_compile: bool = True,
     return lambda x: np.concatenate([compiled(batch).numpy() for batch in inference_dataset(x, batch_size)])
 
 
+def cluster_probabilities(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
+    """x -> gamma = p(c | z = E[z|x]) [N, K]: the probabilities behind the assignment."""
+    return batched(lambda batch: model(batch), jit_compile)
+
+
 def cluster_assigner(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
     """x -> argmax_c p(c | z = E[z|x]) [N]: the model's deterministic assignment."""
     return batched(lambda batch: tf.argmax(model(batch), axis=1), jit_compile)

@@ -37,10 +37,10 @@ class Clusterer(NamedTuple):
 
 def from_run(run_dir: Path) -> Clusterer:
     from vade_tf.exporting import load_run
-    from vade_tf.inference import batched
+    from vade_tf.inference import cluster_probabilities
 
     model, _, metrics = load_run(run_dir)
-    return Clusterer(batched(lambda batch: model(batch), jit_compile=False), model.input_dim,
+    return Clusterer(cluster_probabilities(model, jit_compile=False), model.input_dim,
                      model.likelihood, metrics.get("cluster_to_label"))
 
 
