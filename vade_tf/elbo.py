@@ -34,8 +34,13 @@ def mixture_prior(pi_logits, means, log_vars, scale_offdiag=None) -> tfd.Mixture
     if scale_offdiag is None:
         components = tfd.MultivariateNormalDiag(loc=means, scale_diag=tf.exp(0.5 * log_vars))  # [K, J]
     else:
-        scale_tril = component_scale(log_vars, scale_offdiag)                                   # [K, J, J]
-        components = tfd.MultivariateNormalTriL(loc=means, scale_tril=scale_tril)
+        # Sigma_c's scale given as the inverse of L_c^-1: each solve that log_prob and the KL make (one per
+        # sample and cluster) is then a product with L_c^-1, which is inverted once, for all of them.
+        scale = component_scale(log_vars, scale_offdiag)                                        # [K, J, J]
+        inverse = tf.linalg.triangular_solve(scale, tf.eye(scale.shape[-1], batch_shape=scale.shape[:1],
+                                                           dtype=scale.dtype))
+        components = tfd.MultivariateNormalLinearOperator(loc=means, scale=tf.linalg.LinearOperatorInversion(
+            tf.linalg.LinearOperatorLowerTriangular(inverse, is_non_singular=True)))
     return tfd.MixtureSameFamily(mixture_distribution=tfd.Categorical(logits=pi_logits),   # [K]
                                  components_distribution=components)
 
