@@ -9,7 +9,7 @@ authors never released that code; weak pretraining is why reimplementations stal
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import keras
 import numpy as np
@@ -18,6 +18,7 @@ import tensorflow as tf
 from vade_tf import likelihoods
 from vade_tf.console import epoch_lines, keras_verbosity
 from vade_tf.data.pipeline import epoch_steps, execution_steps, training_dataset
+from vade_tf.distribute import replicated
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
 
@@ -28,18 +29,16 @@ def _squared_error(x, x_hat):
 
 def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float,
          config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None,
-         jit_compile: bool = True) -> list[float]:
+         jit_compile: bool = True, callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[float]:
     batch_size = min(config.batch_size, len(x))
     optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
-    # Under tf.distribute (see train.strategy) one step per execution and no XLA: Keras's multi-step
-    # loop and XLA both fail on mirrored replicas.
-    distributed, steps = tf.distribute.has_strategy(), epoch_steps(x, batch_size)
-    autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile and not distributed,
-                        steps_per_execution=execution_steps(steps, 1 if distributed else 50))
+    many, steps = replicated(), epoch_steps(x, batch_size)
+    autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile and not many,
+                        steps_per_execution=execution_steps(steps, 1 if many else 50))
     data = training_dataset(x, batch_size, seed, epochs, targets=True, noise_rate=noise_rate)
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    callbacks = epoch_lines(verbose, f"pretraining {tag}", epochs, ("loss",))
+    callbacks = [*callbacks, *epoch_lines(verbose, f"pretraining {tag}", epochs, ("loss",))]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_"))))
     history = autoencoder.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False,
@@ -71,15 +70,16 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
 
 
 def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rate: float,
-                        verbose: int = 0, log_dir: Optional[Path] = None,
-                        jit_compile: bool = True) -> list[float]:
-    """Train encoder mean -> decoder as one autoencoder on the reconstruction loss."""
+                        verbose: int = 0, log_dir: Optional[Path] = None, jit_compile: bool = True,
+                        callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[float]:
+    """Train encoder mean -> decoder as one autoencoder on the reconstruction loss (``callbacks``: more
+    Keras callbacks for its fit)."""
     inputs = keras.Input((model.input_dim,))
     # The mean path only: the log-variance head has no autoencoder role.
     autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(model.encoder.features(inputs))))
     loss = likelihoods.autoencoder_loss(model.likelihood)
     return _fit(model, autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose,
-                log_dir, jit_compile)
+                log_dir, jit_compile, callbacks)
 
 
 def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
