@@ -24,6 +24,13 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
     return strategy.extended._num_workers  # noqa: SLF001 (no public accessor in TF 2.21)
 
 
+def replicated() -> bool:
+    """Whether the steps run on several replicas in sync. Keras 3.15 can neither XLA-compile such a
+    step (a replica's optimizer variables live on another device) nor run several of them per
+    execution, so both are off there; one replica, under any strategy, keeps them."""
+    return tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
 def broadcast_from_chief(strategy: tf.distribute.Strategy, variables) -> None:
     """Give every replica of every worker the values that global replica 0 (the chief) holds.
 

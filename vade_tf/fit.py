@@ -18,7 +18,7 @@ from vade_tf.config import Config
 from vade_tf.console import epoch_lines, keras_verbosity
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
-from vade_tf.distribute import worker_count
+from vade_tf.distribute import replicated, worker_count
 from vade_tf.inference import BATCH_SIZE
 from vade_tf.model import VaDE
 from vade_tf.resume import Checkpointer, TrainingState, checkpoint_identity
@@ -77,15 +77,14 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warm
     mixture_optimizer = None
     if mixture_schedule is not None:
         mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
-    # Under tf.distribute, one step per execution and no XLA: both fail on mirrored replicas (Keras 3.15).
-    distributed = tf.distribute.has_strategy()
-    execution = execution_steps(steps_per_epoch, 1 if distributed else t.steps_per_execution)
+    many = replicated()
+    execution = execution_steps(steps_per_epoch, 1 if many else t.steps_per_execution)
     model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
                   mixture_optimizer=mixture_optimizer,
                   warmup_steps=t.partition_warmup_epochs * steps_per_epoch if warmup else 0,
                   warmup_kl_weight=t.warmup_kl_weight, warmup_freezes_mixture=t.warmup_freezes_mixture,
                   release_steps=t.warmup_release_epochs * steps_per_epoch if warmup else 0,
-                  jit_compile=t.jit_compile and not distributed,
+                  jit_compile=t.jit_compile and not many,
                   steps_per_execution=execution)
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
 
