@@ -25,9 +25,13 @@ def test_a_toy_epoch_benchmark_records_both_bounds_and_a_runs_breakdown(tmp_path
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps(
         {"command": "vade-train", "wall_time_s": 10.0, "seconds": {"pretraining": 6.0, "training": 3.0}}))
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": {"n_clusters": 3, "latent_dim": 2, "hidden_dims": [16, 8]},
+                                  "pretrain": {"method": "plain", "batch_size": 64}}))
     out = tmp_path / "bench.json"
     record = bench_epoch.main(["--samples", "256", "--batch-sizes", "64", "--tries", "1",
-                               "--peak-size", "256", "--run-dir", str(run), "--out", str(out)])
+                               "--peak-size", "256", "--config", str(config), "--run-dir", str(run),
+                               "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(record))
     keys = {"vade_epoch_batch_64", "pretrain_epoch", "pretrain_epoch_masking_noise", "encoder_pass"}
     assert set(record["seconds"]) == keys
