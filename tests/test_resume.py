@@ -12,7 +12,7 @@ from conftest import FAST, FINAL_KEYS, train_tiny, train_tiny_process
 from vade_tf import rundir
 
 # Two warm-up epochs, then two whose KL weight returns to 1: the stop and the kill below land in the
-# warm-up (step 12) and in the release (step 60), and the run resumes from both.
+# warm-up (after step 4) and in the release (step 60), and the run resumes from both.
 RESUMABLE = ["--epochs", "6", "--set", "train.deterministic=true", "--set", "train.checkpoint_every_steps=4",
              "--set", "train.partition_warmup_epochs=2", "--set", "train.warmup_release_epochs=2"]
 
@@ -53,12 +53,15 @@ def test_a_stopped_then_killed_run_resumes_to_the_same_result(tmp_path, uninterr
     """SIGTERM in the warm-up's first epoch saves a checkpoint and exits cleanly; a second process
     resumes from it and is SIGKILLed in the release (step 60, the fourth epoch); the run then resumes
     from its newest checkpoint to the uninterrupted run's result, to the last bit."""
-    code, _, err = _run_until(tmp_path, 12, signal.SIGTERM)
+    code, _, err = _run_until(tmp_path, 4, signal.SIGTERM)
     assert code == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1].startswith("stopped: stopped by SIGTERM")
     record = json.loads(max((tmp_path / rundir.CHECKPOINT_DIR).glob("ckpt-*.json"),
                             key=lambda p: int(p.stem.split("-")[1])).read_text())
-    assert record["step"] >= 12 and record["batches_done"] > 0
+    # The signal lands some steps after the checkpoint at step 4, under load as many as a dozen: inside
+    # the epoch, or at its last batch, where the checkpoint is that epoch's end with its history.
+    assert record["step"] > 4
+    assert record["batches_done"] > 0 or (record["epoch"] == 1 and len(record["history"]) == 1)
     assert (tmp_path / rundir.CHECKPOINT_DIR / f"ckpt-{record['step']}.index").exists()
 
     code, out, _ = _run_until(tmp_path, 60, signal.SIGKILL)
