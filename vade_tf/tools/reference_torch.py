@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vade_tf.config import load_config
+
 D = 784
 
 
@@ -103,28 +105,25 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=70_000, help="rows of the synthetic MNIST-shaped data")
     args = parser.parse_args()
 
-    with open(args.config) as f:
-        config = json.load(f)
-    model_config, train = config.get("model", {}), config.get("train", {})
+    config = load_config(args.config)  # vade-tf's own reading of it, defaults included (no TensorFlow)
+    m, t = config.model, config.train
     # PyTorch's default is one thread per physical core; vade-tf uses every logical CPU, so this does too.
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    model = VaDE(model_config.get("hidden_dims", [500, 500, 2000]), model_config.get("latent_dim", 10),
-                 model_config.get("n_clusters", 10), model_config.get("covariance", "diag"))
-    epsilon = train.get("adam_epsilon", 1e-4)
-    network = [p for p in model.parameters() if all(p is not q for q in model.mixture_parameters())]
-    if train.get("mixture_learning_rate") is None:
-        optimizers = [torch.optim.Adam(model.parameters(), train.get("learning_rate", 2e-3), eps=epsilon)]
+    model = VaDE(list(m.hidden_dims), m.latent_dim, m.n_clusters, m.covariance)
+    if t.mixture_learning_rate is None:
+        optimizers = [torch.optim.Adam(model.parameters(), t.learning_rate, eps=t.adam_epsilon)]
     else:
         mixture = model.mixture_parameters()
-        optimizers = [torch.optim.Adam(network, train.get("learning_rate", 2e-3), eps=epsilon),
-                      torch.optim.Adam(mixture, train["mixture_learning_rate"], eps=epsilon)]
+        network = [p for p in model.parameters() if all(p is not q for q in mixture)]
+        optimizers = [torch.optim.Adam(network, t.learning_rate, eps=t.adam_epsilon),
+                      torch.optim.Adam(mixture, t.mixture_learning_rate, eps=t.adam_epsilon)]
     x = torch.from_numpy(np.random.default_rng(0).uniform(size=(args.samples, D)).astype(np.float32))
     generator = torch.Generator().manual_seed(0)
     epoch_seconds(model, optimizers, x, args.batch_size, generator)
     best = min(epoch_seconds(model, optimizers, x, args.batch_size, generator) for _ in range(args.epochs))
     print(json.dumps({"batch_size": args.batch_size, "seconds": best, "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "covariance": model_config.get("covariance", "diag")}))
+                      "torch": torch.__version__, "covariance": m.covariance}))
 
 
 if __name__ == "__main__":
