@@ -9,7 +9,7 @@ from vade_tf import VaDEClustering
 
 UNSCALED = ("its features are N(100, 1), unscaled: VaDE's Gaussian decoder starts at 0 and its loss "
             "diverges (fit stops with the one-line non-finite-loss error); in a Pipeline after a "
-            "StandardScaler, as README shows, such data fits")
+            "StandardScaler, as docs/guide.md shows, such data fits")
 CLASSIFIER_SHAPES = ("with sparse input it asserts a classifier's predict_proba shape (n, 2) or (n, 4) "
                      "and reads classifier tags, which a clusterer (n_clusters columns) has not; sparse "
                      "input is tested in test_estimator.py")

@@ -104,7 +104,7 @@ class PretrainConfig:
     # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
     mixture_init: str = setting("spectral", choices=("gmm", "spectral", "umap"))
     # Neighbours per point in that graph (the default was chosen on the digits by the final ELBO,
-    # README; each shipped config states the number it was measured with).
+    # docs/guide.md; each shipped config states the number it was measured with).
     spectral_neighbors: int = setting(40, minimum=2)
     # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
     umap_neighbors: int = setting(20, minimum=2)
@@ -161,7 +161,7 @@ class TrainConfig:
     # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
     # that partition; 0: the paper's training throughout. Needs in-memory data and one worker
     # (set 0 for streamed Reuters and multi_worker). The default and each shipped config's number
-    # were chosen by the final ELBO (README).
+    # were chosen by the final ELBO (docs/guide.md).
     partition_warmup_epochs: int = setting(0, minimum=0)
     # The weight of the KL terms in the loss during that warm-up (1: the ELBO itself). Above 1 the
     # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction

@@ -4,7 +4,7 @@ made from them that VaDE's prior starts at.
 ``pretrain.mixture_init``: "gmm" (the paper: a GaussianMixture on the latent), "spectral" (spectral
 clustering of the latent's nearest-neighbour graph) or "umap" (N2D: UMAP, then a GaussianMixture);
 for the last two the prior takes each cluster's share, mean and covariance. Pretrained clusters are
-curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (README,
+curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (docs/guide.md,
 "How the model is initialised", has the measurements behind the default).
 """
 from __future__ import annotations

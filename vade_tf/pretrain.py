@@ -4,7 +4,7 @@
 masking noise on each layer's input, then end-to-end fine-tuning), "denoising" or "plain" (end to
 end, with or without masking noise), or "none". The paper pretrains a stacked autoencoder and its
 authors never released that code; weak pretraining is why reimplementations stall below the paper
-(README, "How the model is initialised", compares them).
+(docs/guide.md, "How the model is initialised", compares them).
 """
 from __future__ import annotations
 
