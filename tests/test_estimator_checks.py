@@ -13,7 +13,12 @@ UNSCALED = ("its features are N(100, 1), unscaled: VaDE's Gaussian decoder start
 CLASSIFIER_SHAPES = ("with sparse input it asserts a classifier's predict_proba shape (n, 2) or (n, 4) "
                      "and reads classifier tags, which a clusterer (n_clusters columns) has not; sparse "
                      "input is tested in test_estimator.py")
+FLOAT32_ROWS = ("it asks for rtol 1e-7 between a row's outputs in two batches; float32 matrix products "
+                "round a row by its position in the batch on some CPUs (differences near 3e-8), so "
+                "test_estimator.py asserts order and subset invariance to float32 precision instead")
 NOT_APPLICABLE = {
+    "check_methods_sample_order_invariance": FLOAT32_ROWS,
+    "check_methods_subset_invariance": FLOAT32_ROWS,
     "check_fit_idempotent": UNSCALED,
     "check_fit_check_is_fitted": UNSCALED,
     "check_n_features_in": UNSCALED,
