@@ -12,6 +12,7 @@ from vade_tf.fit import fit_vade
 from vade_tf.initialise import build_model, initialise
 from vade_tf.model import VaDE
 from vade_tf.networks import halved_sizes
+from vade_tf.recipe import resolve_auto
 from vade_tf.validation import check_data
 
 
@@ -65,6 +66,7 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
         "pretrain.gmm_n_init": 2, "train.epochs": 2, "train.steps_per_execution": 4, **FAST})
     data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     model = build_model(config, data.input_dim, 0, data.image_shape)
     assert model.encoder.image_shape == (8, 8, 1)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
@@ -76,7 +78,7 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
 
 def test_conv_settings_that_cannot_work_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="stacked_denoising"):
-        load_config(overrides={"model.architecture": "conv"})  # the default pretraining is layer-wise
+        load_config(overrides={"model.architecture": "conv", "pretrain.method": "stacked_denoising"})
     with pytest.raises(ConfigError, match="model.image_shape"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
                                "model.image_shape": [8, 8]})
@@ -86,9 +88,10 @@ def test_conv_settings_that_cannot_work_are_refused_in_one_line():
     conv = {"model.architecture": "conv", "pretrain.method": "plain", "train.batch_size": 2}
     features = Dataset(x=np.zeros((4, 10), np.float32), y=None, name="features")
     with pytest.raises(ConfigError, match="not images"):
-        check_data(load_config(overrides=conv), features)
+        check_data(resolve_auto(load_config(overrides=conv), features), features)
     with pytest.raises(ConfigError, match="holds 12 values"):
-        check_data(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), features)
+        check_data(resolve_auto(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), features),
+                   features)
 
 
 def test_a_conv_vade_separates_synthetic_image_clusters(tmp_path):

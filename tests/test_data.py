@@ -113,7 +113,8 @@ def test_digits_is_embedded_and_in_unit_interval():
 
 def test_likelihood_checks():
     data = Dataset(x=np.array([[0.0, 2.0]], np.float32), y=None, name="t")
-    bernoulli, gaussian = (load_config(overrides={"model.likelihood": name, "train.batch_size": 1})
+    bernoulli, gaussian = (load_config(overrides={"model.likelihood": name, "train.batch_size": 1,
+                                                  "model.n_clusters": 1})
                            for name in ("bernoulli", "gaussian"))
     with pytest.raises(DataError, match="bernoulli likelihood needs"):
         check_data(bernoulli, data)

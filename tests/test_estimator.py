@@ -55,7 +55,7 @@ def test_a_rows_outputs_do_not_depend_on_the_other_rows_or_their_order(fitted):
     # by its position in the batch on some CPUs, so the property is asserted here to float32 precision.
     estimator, x = fitted
     order = np.random.default_rng(0).permutation(len(x))
-    for method in (estimator.predict_proba, estimator.transform):
+    for method in (estimator.predict_proba, estimator.transform, estimator.score_samples):
         whole = method(x)
         np.testing.assert_allclose(method(x[order]), whole[order], rtol=1e-5, atol=1e-6)
         halves = np.concatenate([method(x[:25]), method(x[25:])])
@@ -151,5 +151,6 @@ def test_a_vade_train_run_loads_as_an_estimator(digits_run):
     assert estimator.n_features_in_ == 64 and estimator.get_params()["random_state"] == metrics["seed"]
     assert cluster_accuracy(digits.y, estimator.predict(digits.x)) == pytest.approx(metrics["acc"])
     assert estimator.get_params()["settings"]["logging.image_every"] == 1  # the run's own settings
+    assert estimator.predict(digits.x * 16).shape == (len(digits.x),)  # encoding takes any finite row
     with pytest.raises(ValueError, match="the bernoulli likelihood needs"):
-        estimator.predict(digits.x * 16)
+        estimator.score(digits.x * 16)

@@ -24,6 +24,7 @@ from vade_tf.experiments import (
 )
 from vade_tf.metrics import cluster_accuracy
 from vade_tf.model import VaDE
+from vade_tf.recipe import resolve_auto
 
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 2, "train.epochs": 1, "train.steps_per_execution": 4}
@@ -69,7 +70,7 @@ def test_the_vae_starts_from_the_autoencoder_and_keeps_its_prior_fixed(tmp_path)
     data = Dataset(x=x, y=None, name="noise")
     config = load_config(overrides={**TINY, "method": "vae_gmm", "model.n_clusters": 2, "train.epochs": 2,
                                     "train.batch_size": 50})
-    vae, history = train_vae(config, data, tmp_path, verbose=0)
+    vae, history = train_vae(resolve_auto(config, data), data, tmp_path, verbose=0)
     assert vae.n_clusters == 1 and len(history) == 2
     np.testing.assert_array_equal(vae.means.numpy(), 0.0)
     np.testing.assert_array_equal(vae.log_vars.numpy(), 0.0)

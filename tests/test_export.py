@@ -140,19 +140,19 @@ def test_warmup_file_holds_one_predict_request_per_signature(trained_run, tmp_pa
     records = tf.data.TFRecordDataset(str(warmup))
     logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
     names = [log.predict_log.request.model_spec.signature_name for log in logs]
-    assert written["warmup"] and names == ["serving_default", "embed", "generate"]
+    assert written["warmup"] and names == ["serving_default", "embed", "generate", "score"]
 
 
-def test_saved_model_cli_sees_three_predict_signatures_and_runs_one(round_trips, tmp_path):
+def test_saved_model_cli_sees_four_predict_signatures_and_runs_one(round_trips, tmp_path):
     """TensorFlow's own CLI on the export (each round trip above also checks that int64, one value
     short and text inputs are refused)."""
     path = round_trips["mlp"][2]["path"]
     cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     shown = subprocess.run(cli + ["show", "--dir", path, "--all"], capture_output=True, text=True, env=ENV)
     assert shown.returncode == 0, shown.stderr[-2000:]
-    for signature in ("serving_default", "embed", "generate"):
+    for signature in ("serving_default", "embed", "generate", "score"):
         assert f"signature_def['{signature}']" in shown.stdout
-    assert shown.stdout.count("Method name is: tensorflow/serving/predict") == 3
+    assert shown.stdout.count("Method name is: tensorflow/serving/predict") == 4
     assert "shape: (-1, 64)" in shown.stdout and "shape: (-1, 10)" in shown.stdout  # x and cluster_probs
     assert "shape: (-1, 3)" in shown.stdout and "dtype: DT_INT64" in shown.stdout  # z_mean, cluster
     np.save(tmp_path / "request.npy", np.zeros((2, 64), np.float32))

@@ -48,9 +48,40 @@ def test_predict_agrees_with_the_estimator_from_a_run_and_an_export(saved, model
     assert header == header_whole
     np.testing.assert_array_equal(table[:, 0], table_whole[:, 0])
     np.testing.assert_allclose(table[:, 1:], table_whole[:, 1:], rtol=1e-5, atol=1e-6)
-    assert header == ["cluster", "p0", "p1", "p2"]  # no labels: the estimator was fitted without them
+    assert header == ["cluster", "elbo", "p0", "p1", "p2"]  # no labels: the estimator was fitted without them
     np.testing.assert_array_equal(table[:, 0], estimator.predict(x))
-    np.testing.assert_allclose(table[:, 1:], estimator.predict_proba(x), atol=1e-5)
+    np.testing.assert_allclose(table[:, 2:], estimator.predict_proba(x), atol=1e-5)
+    # Each row's ELBO, from a few z draws: close to score_samples' estimate from many.
+    assert np.all(np.isfinite(table[:, 1]))
+    np.testing.assert_allclose(table[:, 1].mean(), estimator.score(x), rtol=0.1)
+
+
+def test_the_elbo_column_is_the_same_from_the_run_and_the_export(saved):
+    _, x, folder = saved
+    columns = []
+    for flag, where in (("--run-dir", "run"), ("--export-dir", "models/1")):
+        output = folder / f"elbo-{where.replace('/', '_')}.csv"
+        assert run_main(predict.main, flag, folder / where, "--input", folder / "x.npy",
+                        "--output", output).returncode == 0
+        columns.append(_read(output)[1][:, 1])
+    np.testing.assert_allclose(columns[0], columns[1], rtol=1e-5)
+
+
+def test_rows_outside_a_bernoulli_models_support_get_clusters_and_no_elbo(digits_run, tmp_path):
+    from vade_tf.config import DataConfig
+    from vade_tf.data import load_dataset
+
+    rows = load_dataset(DataConfig()).x[:6].copy()
+    rows[:3] *= 16  # the digits' raw 0-16 values: outside [0, 1]
+    np.save(tmp_path / "rows.npy", rows)
+    result = run_main(predict.main, "--run-dir", digits_run[0], "--input", tmp_path / "rows.npy",
+                      "--output", tmp_path / "out.csv")
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "out.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [row["elbo"] for row in table[:3]] == ["", "", ""]
+    assert all(np.isfinite(float(row["elbo"])) for row in table[3:])
+    assert all(row["cluster"] != "" for row in table)
 
 
 def test_a_labelled_run_names_each_clusters_label(digits_run, tmp_path):
@@ -65,7 +96,7 @@ def test_a_labelled_run_names_each_clusters_label(digits_run, tmp_path):
                       "--output", tmp_path / "clusters.csv")
     assert result.returncode == 0, result.stderr
     header, table = _read(tmp_path / "clusters.csv")
-    assert header[:2] == ["cluster", "label"] and len(header) == 2 + 10 and len(table) == 50
+    assert header[:3] == ["cluster", "label", "elbo"] and len(header) == 3 + 10 and len(table) == 50
     mapping = json.loads((run_dir / "metrics.json").read_text())["cluster_to_label"]
     assert [mapping[str(int(c))] for c in table[:, 0]] == [int(label) for label in table[:, 1]]
-    np.testing.assert_array_equal(table[:, 0], table[:, 2:].argmax(axis=1))
+    np.testing.assert_array_equal(table[:, 0], table[:, 3:].argmax(axis=1))

@@ -129,6 +129,7 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
     from vade_tf.errors import TrainingStopped
     from vade_tf.fit import compile_for_training, fit_vade
     from vade_tf.initialise import build_model
+    from vade_tf.recipe import resolve_auto
     from vade_tf.resume import TrainingState, checkpoint_identity
 
     class Poison(keras.callbacks.Callback):
@@ -141,6 +142,7 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
                                     "train.epochs": 3, "train.steps_per_execution": 4,
                                     "train.checkpoint_every_minutes": 0})
     data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     model = build_model(config, data.input_dim, seed=0)
     with pytest.raises(TrainingStopped, match="non-finite loss") as stopped:
         fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "ckpt", verbose=0,
@@ -198,11 +200,13 @@ def test_a_signal_on_an_epochs_last_batch_saves_its_end_and_resumes_exactly(tmp_
     from vade_tf.errors import TrainingStopped
     from vade_tf.fit import fit_vade
     from vade_tf.initialise import build_model
+    from vade_tf.recipe import resolve_auto
 
     config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
                                     "train.epochs": 3, "train.deterministic": True,
                                     "train.steps_per_execution": 1})
     data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     steps_per_epoch = len(data.x) // config.train.batch_size
 
     class TerminateOnTheFirstEpochsLastBatch(keras.callbacks.Callback):

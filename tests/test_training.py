@@ -15,6 +15,7 @@ from vade_tf.errors import ConfigError
 from vade_tf.evaluation import elbo_estimate, evaluate
 from vade_tf.fit import fit_vade, learning_rate_schedules, partition_log_gamma
 from vade_tf.initialise import build_model, initialise
+from vade_tf.recipe import resolve_auto
 from vade_tf.runs import best_restart, train_and_evaluate
 
 TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
@@ -36,6 +37,7 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     config = load_config(overrides={**TINY, "model.n_clusters": 3, "pretrain.method": "plain",
                                     "pretrain.epochs": 30, "pretrain.batch_size": 32,
                                     "train.epochs": 5, "train.batch_size": 32})
+    config = resolve_auto(config, data)
     model = build_model(config, data.input_dim, seed=0)
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
@@ -47,7 +49,7 @@ def test_well_separated_clusters_are_recovered(tmp_path):
 
 def test_the_final_elbo_spends_its_draws_to_shrink_its_monte_carlo_error():
     data = _separated_clusters(n_per_cluster=20)
-    model = build_model(load_config(overrides=TINY), data.input_dim, seed=0)
+    model = build_model(resolve_auto(load_config(overrides=TINY), data), data.input_dim, seed=0)
     one_draw = [elbo_estimate(model, data.x, 1)["elbo"] for _ in range(20)]
     many_draws = [elbo_estimate(model, data.x, 100 * len(data.x))["elbo"] for _ in range(20)]
     assert np.std(many_draws) < np.std(one_draw) / 4  # 100 draws a sample: a tenth, in expectation
@@ -130,7 +132,7 @@ def test_another_number_of_clusters_reuses_the_autoencoder(tmp_path, capsys):
     base = {**TINY, "pretrain.epochs": 1, "pretrain.gmm_n_init": 1, "pretrain.mixture_init": "gmm"}
 
     def pretrained(name, overrides):
-        config = load_config(overrides={**base, **overrides})
+        config = resolve_auto(load_config(overrides={**base, **overrides}), data)
         keras.utils.set_random_seed(0)  # as each restart does before it builds its model
         model = build_model(config, data.input_dim, 0)
         info = initialise(model, data, config, 0, tmp_path / name / rundir.PRETRAIN_DIR, verbose=1)

@@ -50,6 +50,7 @@ class ClusteringMetrics(keras.callbacks.Callback):
         self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
         self.evaluation, self.jit_compile = evaluation, jit_compile
         self.assign = None
+        self.collapsed = False  # whether the last epoch ended collapsed
 
     def on_epoch_end(self, epoch, logs=None):
         if self.assign is None:  # compiled once, not again for each fit of a run (warm-up, resume)
@@ -65,11 +66,12 @@ class ClusteringMetrics(keras.callbacks.Callback):
             scores.update({f"evaluation_{name}": value for name, value in held_out.items()})
         if logs is not None:
             logs.update(scores)
-        if self.verbose:
-            if scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1:
-                print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
-                      "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
-                      "smaller train.mixture_learning_rate or another seed", flush=True)
+        collapsed = scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1
+        if collapsed and not self.collapsed and self.verbose:  # said once, when it starts
+            print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
+                  "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
+                  "smaller train.mixture_learning_rate or another seed", flush=True)
+        self.collapsed = collapsed
 
 
 class RunSummaries(keras.callbacks.Callback):
@@ -91,6 +93,7 @@ class RunSummaries(keras.callbacks.Callback):
         self.epoch_start = 0.0
         self.last_epoch = -1
         self.assign = None
+        self.light_cluster_said = False
 
     # ----------------------------------------------------------------------------- helpers
     def _subsample(self, n: int):
@@ -104,7 +107,7 @@ class RunSummaries(keras.callbacks.Callback):
         return rows, (None if y is None else y[:len(rows)])
 
     def _z_means(self) -> np.ndarray:
-        return self.model.encoder(tf.constant(self.x_show))[0].numpy()
+        return self.model.encode(tf.constant(self.x_show))[0].numpy()
 
     def _assignments(self) -> np.ndarray:
         if self.assign is None:  # compiled once for the run
@@ -197,9 +200,9 @@ class RunSummaries(keras.callbacks.Callback):
         from sklearn.manifold import TSNE
 
         n = min(self.logging.tsne_samples, len(self.x_show))
-        if n < 5:
-            return
         z = self._z_means()[:n]
+        if len(np.unique(z, axis=0)) < 5:  # t-SNE needs distinct points (identical ones crash its PCA start)
+            return
         clusters = np.argmax(self.model(tf.constant(self.x_show[:n])).numpy(), axis=1)
         classes = None if self.y_show is None else self.y_show[:n]
         points = TSNE(n_components=2, init="pca", perplexity=min(30.0, (n - 1) / 3),
@@ -236,17 +239,20 @@ class RunSummaries(keras.callbacks.Callback):
                 self._pictures(step, final=False)
             if self.logging.embedding_every and step % self.logging.embedding_every == 0:
                 self._embeddings(step)
-        if pi.min() < self.logging.min_cluster_weight and self.verbose:
+        light = pi.min() < self.logging.min_cluster_weight
+        if light and not self.light_cluster_said and self.verbose:  # said once, when it starts
             print(f"warning: epoch {step}: cluster {int(pi.argmin())} has weight {pi.min():.4f} < "
                   f"{self.logging.min_cluster_weight} (logging.min_cluster_weight): the mixture may be "
                   "collapsing; try a smaller train.mixture_learning_rate or another seed", flush=True)
+        self.light_cluster_said = self.light_cluster_said or light
         self.writer.flush()
 
     def on_train_end(self, logs=None):
         step = self.last_epoch + 1
         if self.model.stop_training or (self.epochs is not None and step < self.epochs):
             return
-        self.write_final_pictures(step)
+        if self.logging.final_pictures:
+            self.write_final_pictures(step)
 
     def write_final_pictures(self, step: int) -> None:
         """The end-of-run pictures, projector snapshot and t-SNE figure of the model at epoch ``step``."""

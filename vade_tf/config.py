@@ -16,12 +16,14 @@ from typing import Any, Optional
 from vade_tf import validation
 from vade_tf.errors import ConfigError
 from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS
+from vade_tf.validation import AUTO
 
 
 def setting(default: Any, **allowed: Any):
     """A config field: its default and what ``validation.check_config`` allows (``choices``; bounds
     ``minimum``, ``above``, ``below``, ``at_most``; ``nonempty`` for a list), applied to each item of
-    a list."""
+    a list; ``auto=True``: the string "auto" is allowed too, and ``recipe.resolve_auto`` replaces it with a
+    value derived from the data before the run (its config.json holds the resolved value)."""
     return field(default=default, metadata=allowed)
 
 @dataclass(frozen=True)
@@ -54,12 +56,20 @@ class DataConfig:
 class ModelConfig:
     # K, the number of mixture components (the paper uses the number of classes).
     n_clusters: int = setting(10, minimum=1)
-    # J, the latent dimension (10 in the paper).
-    latent_dim: int = setting(10, minimum=1)
+    # J, the latent dimension (10 in the paper); "auto": 10, or D for D < 10 features (a latent wider
+    # than the data holds the samples on a flat sheet, where full covariances are singular).
+    latent_dim: int = setting(AUTO, minimum=1, auto=True)
     # Encoder widths D-h1-h2-h3-J; the decoder mirrors them (the paper and DEC use 500-500-2000).
-    hidden_dims: tuple[int, ...] = setting((500, 500, 2000), minimum=1, nonempty=True)
-    # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features.
-    likelihood: str = setting("bernoulli", choices=LIKELIHOODS)
+    # "auto": (h, h, 4h) with h = N / 8 within [64, 500], the paper's network from 4,000 samples up: a
+    # 5-million-weight autoencoder on a few hundred rows learns a latent weaker than the raw features.
+    hidden_dims: tuple[int, ...] = setting(AUTO, minimum=1, nonempty=True, auto=True)
+    # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features; "auto":
+    # bernoulli when every feature lies in [0, 1], else gaussian.
+    likelihood: str = setting(AUTO, choices=LIKELIHOODS, auto=True)
+    # Gaussian likelihood: model the features standardised, (x - mean) / std per feature with the
+    # training data's moments, kept in the weights (and the SavedModel), so raw rows of any scale go
+    # in; the ELBO stays the raw rows' density. false: the features as given.
+    standardize: bool = True
     # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (the default: L_c L_c^T,
     # a Cholesky factor per cluster): pretrained latent clusters are elongated and tilted, which a diagonal
     # Gaussian cannot follow, so its posterior disagrees with the partition it was made from.
@@ -83,12 +93,14 @@ class ModelConfig:
 class PretrainConfig:
     # "stacked_denoising" (DEC: greedy layer-wise denoising AEs, then end-to-end fine-tuning),
     # "denoising" (end-to-end with masking noise), "plain" (end-to-end, no noise) or "none".
-    method: str = setting("stacked_denoising", choices=("stacked_denoising", "denoising", "plain", "none"))
-    # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising").
-    epochs: int = setting(100, minimum=0)
+    method: str = setting("plain", choices=("stacked_denoising", "denoising", "plain", "none"))
+    # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising");
+    # "auto": about 1,000 steps, within [20, 300] epochs.
+    epochs: int = setting(AUTO, minimum=0, auto=True)
     # Epochs per greedy layer for "stacked_denoising".
     layer_epochs: int = setting(20, minimum=0)
-    batch_size: int = setting(64, minimum=1)
+    # "auto": N / 8 within [32, 256]: a small dataset still gets several steps an epoch.
+    batch_size: int = setting(AUTO, minimum=1, auto=True)
     learning_rate: float = setting(1e-3, above=0)
     # Masking-noise rate on each layer's input during denoising pretraining (DEC uses 0.2).
     noise_rate: float = setting(0.2, minimum=0, below=1)
@@ -108,15 +120,26 @@ class PretrainConfig:
     spectral_neighbors: int = setting(40, minimum=2)
     # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
     umap_neighbors: int = setting(20, minimum=2)
+    # The prior made from a partition (spectral, UMAP) takes each cluster's covariance shrunk toward
+    # the clusters' pooled covariance, as if this many samples of the pooled one were added to each
+    # cluster (an inverse-Wishart prior's pseudo-count); 0: each cluster's own. A cluster of a few
+    # samples in J dimensions is far thinner along some axis than its posterior spread, and its first
+    # KL terms run to thousands of nats, which tear the pretrained latent apart.
+    prior_shrinkage: float = setting(10.0, minimum=0)
     # Reuse the pretraining of another run directory (its fingerprint must match this config).
     from_dir: Optional[str] = None
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = setting(100, minimum=0)
-    batch_size: int = setting(100, minimum=1)
-    learning_rate: float = setting(0.002, above=0)
+    # "auto": about 1,000 steps, within [10, 50] epochs (each epoch is scored and summarised).
+    epochs: int = setting(AUTO, minimum=0, auto=True)
+    # "auto": N / 10 within [16, 100].
+    batch_size: int = setting(AUTO, minimum=1, auto=True)
+    # A tenth of the paper's 0.002 (as configs/mnist.json, measured there): at 0.002 the first steps
+    # shake the pretrained latent, and on small data VaDE ends far below its start (COIL-20: 0.71 ->
+    # 0.28, iris collapsed into one cluster; results/bench-datasets-recipes.json).
+    learning_rate: float = setting(0.0002, above=0)
     # Staircase decay: lr * lr_decay ** (epoch // lr_decay_epochs), never below lr_floor.
     lr_decay: float = setting(0.9, above=0, at_most=1)
     lr_decay_epochs: int = setting(10, minimum=1)
@@ -127,7 +150,7 @@ class TrainConfig:
     # None shares the network's (the paper). Its schedule is the network's scaled by
     # mixture_learning_rate / learning_rate (floor included). A slower mixture lets the encoder fit
     # the latent to the initial clusters instead of the clusters drifting.
-    mixture_learning_rate: Optional[float] = setting(0.0002, above=0)
+    mixture_learning_rate: Optional[float] = setting(0.00002, above=0)
     # The paper's protocol: this many independent initialisations, keep the best final ELBO.
     restarts: int = setting(1, minimum=1)
     # When > 0 (and restarts > 1): train every restart this many epochs, then only the one with the
@@ -138,7 +161,9 @@ class TrainConfig:
     elbo_draws: int = setting(100_000, minimum=1)
     # XLA-compile the training steps (pretraining's and VaDE's) and the inference passes (encoder
     # means, cluster assignments); several steps per host call keep Python out of the loop.
-    jit_compile: bool = True
+    # "auto": on from XLA_MIN_SAMPLES (recipe.py) samples up, where its faster steps repay the
+    # seconds each compile costs; a small run's steps are dominated by those compiles.
+    jit_compile: bool = setting(AUTO, auto=True)
     steps_per_execution: int = setting(50, minimum=1)
     # Compute ACC/NMI/ARI after every epoch when labels exist (one encoder pass per epoch).
     eval_every_epoch: bool = True
@@ -160,9 +185,10 @@ class TrainConfig:
     # Epochs at the start of VaDE training whose gamma is the starting partition (pretrain's GMM or
     # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
     # that partition; 0: the paper's training throughout. Needs in-memory data and one worker
-    # (set 0 for streamed Reuters and multi_worker). The default and each shipped config's number
-    # were chosen by the final ELBO (docs/guide.md).
-    partition_warmup_epochs: int = setting(0, minimum=0)
+    # (set 0 for streamed Reuters and multi_worker). Each shipped config's number was chosen by the
+    # final ELBO (docs/guide.md); "auto": a fifth of train.epochs, 0 where it cannot run (streamed features,
+    # several workers).
+    partition_warmup_epochs: int = setting(AUTO, minimum=0, auto=True)
     # The weight of the KL terms in the loss during that warm-up (1: the ELBO itself). Above 1 the
     # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction
     # resists, so the model's own assignment agrees with the partition when the warm-up ends.
@@ -193,6 +219,9 @@ class LoggingConfig:
     tsne_samples: int = setting(2000, minimum=0)
     # Generated images per cluster in the samples grid (one row per cluster, the paper's Fig. 4).
     samples_per_cluster: int = setting(10, minimum=1)
+    # At the end of the run: the pictures, the projector snapshot and the t-SNE figure, as PNGs in the
+    # run directory and in TensorBoard (a fit from Python draws them only when asked).
+    final_pictures: bool = True
     # Warn when a mixture weight pi_c falls below this: the start of the classic VaDE collapse.
     min_cluster_weight: float = setting(0.01, minimum=0)
 

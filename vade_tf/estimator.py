@@ -47,14 +47,8 @@ class _Trained:
         from vade_tf.inference import cluster_probabilities, mean_encoder
 
         self.model, self.jit_compile = model, jit_compile
-        self.noise_state = model.noise.state.numpy()
         self.probabilities = cluster_probabilities(model, jit_compile)
         self.latent_means = mean_encoder(model, jit_compile)
-
-    def restart_noise(self) -> None:
-        """Rewind the model's z draws to where they stood when fitted: the ELBO estimate (``score``)
-        of the same samples is then the same number every time."""
-        self.model.noise.state.assign(self.noise_state)
 
     def __reduce__(self):
         spec = json.loads(json.dumps(self.model.get_config()))  # plain lists, not Keras's tracked ones
@@ -95,17 +89,22 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     random_state: an int (the run's seed), None or a RandomState (a seed drawn from it).
     run_dir: where the run's artefacts go (a new or empty folder; TensorBoard logs, checkpoints);
         None: a temporary folder, deleted after ``fit``.
+    pictures: draw what ``vade-train`` draws for a person (samples, reconstructions, confusion, the
+        Embedding Projector and a t-SNE) into the run directory; off by default, as ``fit`` returns
+        none of them.
     verbose: 0 trains silently; 1 prints what ``vade-train`` prints.
     """
 
     def __init__(self, n_clusters: int = DEFAULTS.model.n_clusters, *,
                  latent_dim: int = DEFAULTS.model.latent_dim,
-                 hidden_dims: tuple = DEFAULTS.model.hidden_dims, likelihood: str = "auto",
+                 hidden_dims: tuple | str = DEFAULTS.model.hidden_dims,
+                 likelihood: str = DEFAULTS.model.likelihood,
                  covariance: str = DEFAULTS.model.covariance, pretrain: str = DEFAULTS.pretrain.method,
-                 pretrain_epochs: int = DEFAULTS.pretrain.epochs, epochs: int = DEFAULTS.train.epochs,
-                 batch_size: int = DEFAULTS.train.batch_size,
+                 pretrain_epochs: int | str = DEFAULTS.pretrain.epochs,
+                 epochs: int | str = DEFAULTS.train.epochs, batch_size: int | str = DEFAULTS.train.batch_size,
                  learning_rate: float = DEFAULTS.train.learning_rate, random_state=None,
-                 settings: dict | None = None, run_dir: str | None = None, verbose: int = 0):
+                 settings: dict | None = None, run_dir: str | None = None, pictures: bool = False,
+                 verbose: int = 0):
         self.n_clusters = n_clusters
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -119,6 +118,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.settings = settings
         self.run_dir = run_dir
+        self.pictures = pictures
         self.verbose = verbose
 
     def __sklearn_tags__(self):
@@ -138,10 +138,13 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              "least 2); pass more samples or lower n_clusters")
         from vade_tf.data import Dataset  # TensorFlow loads from here on
         from vade_tf.exporting import load_run
+        from vade_tf.recipe import resolve_auto
         from vade_tf.runs import train_and_evaluate
 
+        data = Dataset(features, None, "X")
+        config = resolve_auto(config, data)
         with _run_directory(self.run_dir) as run_dir:
-            metrics = train_and_evaluate(config, run_dir, self.verbose, data=Dataset(features, None, "X"))
+            metrics = train_and_evaluate(config, run_dir, self.verbose, data=data)
             model, _, _ = load_run(run_dir)
         self._fitted(model, config, metrics)
         self.labels_ = self.predict(X)
@@ -168,11 +171,12 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         overrides = {**settings, "data.name": "custom", "seed": self._seed()}
         for name, key in PARAMETER_KEYS.items():
             overrides[key] = getattr(self, name)
-        if self.likelihood == "auto":
-            overrides["model.likelihood"] = "bernoulli" if 0 <= features.min() <= features.max() <= 1 \
-                else "gaussian"
         if isinstance(self.batch_size, int) and self.batch_size > len(features):
             overrides["train.batch_size"] = len(features)  # a small X is one batch
+        if not self.pictures:  # the pictures and their t-SNE serve a person looking at a run
+            for key, value in {"logging.image_every": 0, "logging.embedding_every": 0,
+                               "logging.final_pictures": False}.items():
+                overrides.setdefault(key, value)
         return config_from_dict(apply_overrides({}, overrides))
 
     def _seed(self) -> int:
@@ -195,11 +199,16 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             self.covariances_ = scale @ np.swapaxes(scale, 1, 2)
 
     # ----------------------------------------------------------------------------- using it
-    def _features(self, X):
+    def _features(self, X, density: bool = False):
+        """``X`` checked for a fitted model: finite, of the fitted width and, for ``density`` (the ELBO),
+        inside the likelihood's support. Encoding needs no support: a row a little outside [0, 1]
+        (new data through a scaler fitted on the training data) still gets its cluster."""
         check_is_fitted(self, "weights_")
         X = self._validated(X, reset=False)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
-        check_values(features, "X", self._trained.model.likelihood)
+        check_values(features, "X", self._trained.model.likelihood if density else None,
+                     "score and score_samples need it; predict, predict_proba and transform take any "
+                     "finite row")
         return features
 
     def predict_proba(self, X) -> np.ndarray:
@@ -216,13 +225,29 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         features = self._features(X)
         return self._trained.latent_means(features)
 
-    def score(self, X, y=None) -> float:
-        """The mean ELBO per sample (Eq. 12; higher is better), from ``train.elbo_draws`` z draws."""
-        from vade_tf.evaluation import elbo_estimate
+    def score_samples(self, X) -> np.ndarray:
+        """The ELBO of each sample (Eq. 12, a lower bound on log p(x); higher is more typical): as
+        ``GaussianMixture.score_samples``, a low value marks an outlier. vade-predict's ``elbo``
+        column holds the same numbers.
 
-        features = self._features(X)
-        self._trained.restart_noise()
-        return elbo_estimate(self._trained.model, features, self.config_.train.elbo_draws)["elbo"]
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Rows inside the likelihood's support ([0, 1] for a Bernoulli model).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            A row's number depends on that row alone: the same on every call, in any batch.
+        """
+        from vade_tf.evaluation import sample_elbos
+
+        return sample_elbos(self._trained.model, self._features(X, density=True))
+
+    def score(self, X, y=None) -> float:
+        """The mean ELBO per sample (the mean of ``score_samples``; higher is better): the criterion
+        to select models by."""
+        return float(np.mean(self.score_samples(X)))
 
     def sample(self, n_samples: int = 1, cluster: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(X [n_samples, n_features], their clusters): c ~ pi (or ``cluster``), z ~ p(z|c), x ~ p(x|z).
@@ -273,7 +298,10 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         config = config_from_dict(config)
         if (path / ESTIMATOR_FILE).exists():
             saved = json.loads((path / ESTIMATOR_FILE).read_text())
-            estimator = cls(**{**saved["params"], "hidden_dims": tuple(saved["params"]["hidden_dims"])})
+            params = saved["params"]
+            if isinstance(params["hidden_dims"], list):
+                params["hidden_dims"] = tuple(params["hidden_dims"])
+            estimator = cls(**params)
         else:
             saved = {"n_features_in": model.input_dim}
             estimator = cls(**cls._params_of(config))

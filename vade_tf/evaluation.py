@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import numpy as np
+import tensorflow as tf
+
 from vade_tf.config import Config
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.data.pipeline import inference_dataset
 from vade_tf.errors import ConfigError
 from vade_tf.inference import BATCH_SIZE, assign_clusters
 from vade_tf.metrics import cluster_to_label, clustering_scores
-from vade_tf.model import VaDE
+from vade_tf.model import ROW_ELBO_SEED, VaDE
 
 
 def elbo_estimate(model: VaDE, x, draws: int) -> dict:
@@ -24,6 +27,14 @@ def elbo_estimate(model: VaDE, x, draws: int) -> dict:
         for name, value in model.summed_elbo_terms(batch, samples).items():
             totals[name] = totals.get(name, 0.0) + float(value)
     return {name: totals[name] / len(x) for name in ("elbo", "reconstruction", "kl_z", "kl_c")}
+
+
+def sample_elbos(model: VaDE, x, seed: int = ROW_ELBO_SEED) -> np.ndarray:
+    """The ELBO of each sample of ``x`` [N] (``VaDE.row_elbos``, seeded by ``seed``): ``score_samples``,
+    and a column of ``vade-predict``'s output. A row's value depends on the row and the seed only."""
+    seed = tf.constant(seed, tf.int64)
+    return np.concatenate([model.row_elbos(batch, seed).numpy().astype(np.float64)
+                           for batch in inference_dataset(x, BATCH_SIZE)])
 
 
 def evaluate(model: VaDE, data: Dataset, elbo_draws: int, jit_compile: bool = True) -> dict:

@@ -19,6 +19,7 @@ import numpy as np
 from vade_tf import files, rundir
 from vade_tf.config import LOCATION_KEYS, SCHEDULE_KEYS, Config, config_from_dict, flat, load_config
 from vade_tf.errors import ConfigError
+from vade_tf.recipe import resolve_auto
 from vade_tf.registry import METHODS
 from vade_tf.validation import check_data
 
@@ -173,7 +174,8 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
     records: dict[str, list[dict]] = {m: [] for m in experiment.methods}
     for seed in experiment.seeds:
         for method in experiment.methods:
-            config, run_dir = experiment.config(method, seed), experiment.run_dir(method, seed)
+            config = resolve_auto(experiment.config(method, seed), data)
+            run_dir = experiment.run_dir(method, seed)
             # Restarts pretrain one autoencoder each (seeds seed..seed+N-1): nothing to share.
             shares = METHODS[method].uses_autoencoder and config.train.restarts == 1
             if shares and config.pretrain.from_dir is None:

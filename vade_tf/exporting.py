@@ -104,6 +104,7 @@ def write_warmup(version_dir: Path, module) -> bool:
         "serving_default": {module.input_name: tf.zeros(shape)},
         "embed": {module.input_name: tf.zeros(shape)},
         "generate": {"cluster": tf.zeros([1], tf.int64), "seed": tf.constant(0, tf.int64)},
+        "score": {module.input_name: tf.zeros(shape), "seed": tf.constant(0, tf.int64)},
     }
     folder = version_dir / "assets.extra"
     folder.mkdir()

@@ -41,7 +41,7 @@ def assign_clusters(model, x, jit_compile: bool = True) -> np.ndarray:
 
 def mean_encoder(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
     """x -> E[z|x] [N, J]."""
-    return batched(lambda batch: model.encoder(batch)[0], jit_compile)
+    return batched(lambda batch: model.encode(batch)[0], jit_compile)
 
 
 def encode_means(model, x, jit_compile: bool = True) -> np.ndarray:

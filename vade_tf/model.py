@@ -10,6 +10,8 @@ import tensorflow as tf
 from vade_tf import elbo, likelihoods
 from vade_tf.registry import ARCHITECTURES, resolve
 
+ROW_ELBO_DRAWS = 16  # z draws behind one row's ELBO (row_elbos)
+ROW_ELBO_SEED = 0    # their seed in score_samples and vade-predict's elbo column, so the two agree
 
 class VaDE(keras.Model):
     """Variational Deep Embedding (Jiang et al., IJCAI 2017).
@@ -27,7 +29,7 @@ class VaDE(keras.Model):
                  mc_samples: int = 1, seed: int = 0, architecture: str = "mlp",
                  conv_filters: Sequence[int] = (32, 64, 128), image_shape: Optional[Sequence[int]] = None,
                  conv_dense: Sequence[int] = (), hidden_dtype: Optional[str] = None, covariance: str = "diag",
-                 **kwargs):
+                 standardize: bool = False, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
                             ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
@@ -58,6 +60,15 @@ class VaDE(keras.Model):
         self.scale_offdiag = None if covariance == "diag" else self.add_weight(
             shape=(self.n_clusters, self.latent_dim, self.latent_dim), initializer="zeros",
             name="scale_offdiag")
+        # Gaussian features are modelled standardised, (x - offset) / scale per feature, with the moments
+        # of the training data (``set_standardization``) kept as weights: they travel with the model
+        # into checkpoints and the SavedModel, so every caller passes raw rows.
+        self.standardize = bool(standardize)
+        if self.standardize:
+            self.feature_offset = self.add_weight(shape=(self.input_dim,), initializer="zeros",
+                                                  trainable=False, name="feature_offset")
+            self.feature_scale = self.add_weight(shape=(self.input_dim,), initializer="ones",
+                                                 trainable=False, name="feature_scale")
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
         self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
         self.warmup_steps, self.warmup_kl_weight, self.warmup_freezes_mixture = 0, 1.0, False
@@ -112,6 +123,31 @@ class VaDE(keras.Model):
             return keras.optimizers.LossScaleOptimizer(optimizer)
         return optimizer
 
+    def set_standardization(self, offset: np.ndarray, scale: np.ndarray) -> None:
+        """Set the per-feature offset and scale that ``standardized`` applies (a standardising model)."""
+        if not self.standardize:
+            raise ValueError("this model was built with standardize=False; it has no feature moments")
+        self.feature_offset.assign(np.asarray(offset, np.float32))
+        self.feature_scale.assign(np.asarray(scale, np.float32))
+
+    def standardized(self, x):
+        """The features the networks and the likelihood see: raw ``x`` [.., D], standardised when the
+        model standardises, else unchanged."""
+        if not self.standardize:
+            return x
+        x = tf.convert_to_tensor(x)
+        return (x - tf.cast(self.feature_offset, x.dtype)) / tf.cast(self.feature_scale, x.dtype)
+
+    def unstandardized(self, x):
+        """Raw features from standardised ones: the inverse of ``standardized``."""
+        if not self.standardize:
+            return x
+        return x * tf.cast(self.feature_scale, x.dtype) + tf.cast(self.feature_offset, x.dtype)
+
+    def encode(self, x):
+        """q(z|x)'s (mean, log-variance) [B, J] for raw rows ``x`` [B, D]."""
+        return self.encoder(self.standardized(x))
+
     def build(self, input_shape):
         self.encoder.build(input_shape)
         self.decoder.build((None, self.latent_dim))
@@ -119,7 +155,7 @@ class VaDE(keras.Model):
 
     def call(self, x):
         """Cluster probabilities gamma = p(c | z = z_mean) [B, K], deterministic."""
-        z_mean, _ = self.encoder(x)
+        z_mean, _ = self.encode(x)
         return tf.exp(elbo.cluster_log_posterior(self.prior(), z_mean))
 
     def generate(self, cluster, seed) -> dict:
@@ -142,33 +178,59 @@ class VaDE(keras.Model):
         # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
         x_seed = tf.random.stateless_uniform([2], tf.stack([seed, 1]), minval=None, maxval=None,
                                              dtype=tf.int32)
-        return {"x": x_given_z.sample(seed=x_seed), "x_mean": x_given_z.mean(), "z": z}
+        return {"x": self.unstandardized(x_given_z.sample(seed=x_seed)),
+                "x_mean": self.unstandardized(x_given_z.mean()), "z": z}
 
     def reconstruct(self, x):
         """E[x | z = E[z|x]]: the decoder's mean at the encoder's mean."""
-        return likelihoods.decoded(self.decoder(self.encoder(x)[0]), self.likelihood).mean()
+        mean = likelihoods.decoded(self.decoder(self.encode(x)[0]), self.likelihood).mean()
+        return self.unstandardized(mean)
 
-    def elbo_terms(self, x, log_gamma=None, samples: Optional[int] = None) -> dict:
+    def elbo_terms(self, x, log_gamma=None, samples: Optional[int] = None, noise_seed=None) -> dict:
         """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps (L: ``samples``,
         else model.mc_samples).
 
-        ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training loop
+        ``noise_seed`` (an int64 scalar), when given, draws the z samples statelessly from it instead of
+        from the model's own stream, the same L standard-normal draws for every row (common random
+        numbers): a row's ELBO is then a function of the row and the seed alone, whatever batch it
+        sits in. ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's
+        p(c|z): the training loop
         feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
+        A standardising model's reconstruction term is the density of the raw rows: that of the
+        standardised ones less sum_d log scale_d (the change of variables), so ELBOs compare across
+        models whatever their scaling.
         """
+        x = self.standardized(x)
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
-        eps = keras.random.normal((samples or self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean))),
-                                  seed=self.noise)                                       # [L, B, J]
+        shape = (samples or self.mc_samples,) + tuple(tf.unstack(tf.shape(z_mean)))
+        if noise_seed is None:  # the model's own stream of draws
+            eps = keras.random.normal(shape, seed=self.noise)                           # [L, B, J]
+        else:                   # stateless, shared by the rows: [L, 1, J], broadcast over the batch
+            row_shape = tf.stack([shape[0], 1, shape[2]])
+            eps = tf.random.stateless_normal(row_shape, seed=tf.stack([noise_seed, 2]))
         z = z_mean + tf.exp(0.5 * z_log_var) * eps
         x_params = self.decoder(z)                                                       # [L, B, D']
         if log_gamma is not None:
             log_gamma = log_gamma[tf.newaxis]                                            # [1, B, K]
-        return elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
+        terms = elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
+        if self.standardize:
+            log_jacobian = tf.reduce_sum(tf.math.log(self.feature_scale))
+            terms["reconstruction"] = terms["reconstruction"] - log_jacobian
+            terms["elbo"] = terms["elbo"] - log_jacobian
+        return terms
 
     @tf.function
     def summed_elbo_terms(self, x, samples: int) -> dict:
         """Each of Eq. 12's terms summed over the batch: traced once per model and draw count, so every
         estimate of a run (restart selection, the final ELBO) reuses one graph."""
         return {name: tf.reduce_sum(value) for name, value in self.elbo_terms(x, samples=samples).items()}
+
+    @tf.function
+    def row_elbos(self, x, seed):
+        """Eq. 12 of each row of ``x`` [B] from ROW_ELBO_DRAWS z draws seeded by ``seed`` (an int64
+        scalar): a lower bound on log p(x), low for an outlier. The same row and seed give the same
+        number in any batch, so ``score_samples``, vade-predict and the export's ``score`` agree."""
+        return self.elbo_terms(x, samples=ROW_ELBO_DRAWS, noise_seed=seed)["elbo"]
 
     def start_posterior_width(self, fraction: float) -> None:
         """Make q(z|x)'s variance start at ``fraction`` of the mixture's mean component variance (the
@@ -266,4 +328,5 @@ class VaDE(keras.Model):
                 "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
                 "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
                 "conv_filters": self.conv_filters, "conv_dense": self.conv_dense,
-                "image_shape": self.image_shape, "covariance": self.covariance}
+                "image_shape": self.image_shape, "covariance": self.covariance,
+                "standardize": self.standardize}

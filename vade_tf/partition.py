@@ -74,10 +74,15 @@ def umap_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int
 
 
 def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
-                      covariance: str = "diag") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      covariance: str = "diag", shrinkage: float = 0.0) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray]:
     """Each cluster's share, mean and covariance (variances [K, J], or matrices [K, J, J] for "full"):
     a Gaussian mixture that keeps the partition.
 
+    ``shrinkage`` (s >= 0) takes cluster c's covariance as (n_c S_c + s S) / (n_c + s), S the clusters'
+    pooled within-cluster covariance: the posterior mean of an inverse-Wishart prior centred on S
+    with s pseudo-samples. A cluster of a few samples gets a covariance near the pooled one instead
+    of one that is flat along some axis; a large cluster keeps its own.
     No EM afterwards: EM would move the mixture to the likelihood optimum, which on MNIST merges
     clusters the partition keeps apart.
     """
@@ -89,11 +94,15 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
     members = [z[assignments == k] for k in range(n_clusters)]
     means = np.stack([m.mean(axis=0) for m in members])
     if covariance == "diag":
-        covariances = np.stack([m.var(axis=0) for m in members]) + 1e-6
+        covariances = np.stack([m.var(axis=0) for m in members])
     else:
         covariances = np.stack([np.atleast_2d(np.cov(m.T, bias=True)) for m in members])
-        covariances += 1e-6 * np.eye(z.shape[1])
-    return counts / counts.sum(), means, covariances
+    if shrinkage:
+        weights = counts.reshape((-1,) + (1,) * (covariances.ndim - 1)).astype(np.float64)
+        pooled = (weights * covariances).sum(axis=0) / counts.sum()
+        covariances = (weights * covariances + shrinkage * pooled) / (weights + shrinkage)
+    ridge = 1e-6 if covariance == "diag" else 1e-6 * np.eye(z.shape[1])
+    return counts / counts.sum(), means, covariances + ridge
 
 
 def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: bool = True) -> np.ndarray:
@@ -106,7 +115,8 @@ def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: boo
                                              config.gmm_n_init, seed)
         else:
             assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
-        weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance)
+        weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance,
+                                                        config.prior_shrinkage)
     else:
         weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
                                                                config.gmm_covariance)

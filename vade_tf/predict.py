@@ -2,9 +2,10 @@
 
 The model is a run directory's, or an export's (``--export-dir BASE/N``: TensorFlow alone). One
 output row per input row: its cluster, the cluster's label when training learned a cluster-to-label
-map (a labelled run), and the probability of every cluster. Rows are read, checked and clustered a
-batch at a time (a .npy is memory-mapped, a .csv read a batch of lines at a time; an .npz is read
-whole, as NumPy stores it compressed), so memory holds a batch, not the file. The output goes to a
+map (a labelled run), its ELBO (``elbo``: low for an outlier) and the probability of every cluster.
+Rows are read, checked and clustered a batch at a time (a .npy is memory-mapped, a .csv read a batch
+of lines at a time; an .npz is read whole, as NumPy stores it compressed), so memory holds a batch,
+not the file. The output goes to a
 temporary file renamed at the end: a failure leaves no partial clusters.csv.
 """
 from __future__ import annotations
@@ -30,18 +31,20 @@ INPUT_FORMATS = (".npy", ".npz", ".csv")
 class Clusterer(NamedTuple):
     """What predicting needs of a trained model, from a run directory or an export."""
     probabilities: Callable[[np.ndarray], np.ndarray]   # rows [B, D] -> gamma [B, K]
+    elbos: Callable[[np.ndarray], np.ndarray]           # rows [B, D] -> each row's ELBO [B]
     input_dim: int
     likelihood: str
     cluster_to_label: Optional[dict]                     # {"cluster": label} of a labelled run
 
 
 def from_run(run_dir: Path) -> Clusterer:
+    from vade_tf.evaluation import sample_elbos
     from vade_tf.exporting import load_run
     from vade_tf.inference import cluster_probabilities
 
     model, _, metrics = load_run(run_dir)
-    return Clusterer(cluster_probabilities(model, jit_compile=False), model.input_dim,
-                     model.likelihood, metrics.get("cluster_to_label"))
+    return Clusterer(cluster_probabilities(model, jit_compile=False), lambda rows: sample_elbos(model, rows),
+                     model.input_dim, model.likelihood, metrics.get("cluster_to_label"))
 
 
 def from_export(version_dir: Path) -> Clusterer:
@@ -57,8 +60,16 @@ def from_export(version_dir: Path) -> Clusterer:
                           "Serving, or export the run without --images")
     import tensorflow as tf
 
-    serve = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    from vade_tf.model import ROW_ELBO_SEED
+
+    signatures = tf.saved_model.load(str(version_dir)).signatures
+    if "score" not in signatures:
+        raise ExportError(f"{version_dir} has no score signature (exported by an earlier vade_tf); export "
+                          "the run again")
+    serve, score = signatures["serving_default"], signatures["score"]
     return Clusterer(lambda rows: serve(**{contract["input"]: tf.constant(rows)})["cluster_probs"].numpy(),
+                     lambda rows: score(**{contract["input"]: tf.constant(rows),
+                                           "seed": tf.constant(ROW_ELBO_SEED, tf.int64)})["elbo"].numpy(),
                      contract["shape"][1], contract["likelihood"], contract.get("cluster_to_label"))
 
 
@@ -108,9 +119,13 @@ def read_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
 
 
 def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: int) -> int:
-    """Cluster every row of ``source`` into ``output`` (CSV); returns the number of rows."""
+    """Cluster every row of ``source`` into ``output`` (CSV); returns the number of rows. Any finite row
+    of the model's width gets its cluster; its ``elbo`` is left empty when the row lies outside the
+    likelihood's support (a Bernoulli model's [0, 1]), where the ELBO is no density."""
+    from vade_tf.registry import LIKELIHOODS
     from vade_tf.validation import check_values
 
+    support = LIKELIHOODS[clusterer.likelihood].support
     counted = 0
 
     def write(binary) -> None:
@@ -124,14 +139,20 @@ def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: i
             if rows.shape[1] != clusterer.input_dim:
                 raise DataError(f"{source}: rows have {rows.shape[1]} features but the model takes "
                                 f"{clusterer.input_dim}; pass the features it was trained on")
-            check_values(rows, f"{source} rows {counted + 1}-{counted + len(rows)}", clusterer.likelihood)
+            check_values(rows, f"{source} rows {counted + 1}-{counted + len(rows)}", None)
             gamma = clusterer.probabilities(rows)
+            inside = np.ones(len(rows), bool) if support is None else \
+                ((rows >= support[0]) & (rows <= support[1])).all(axis=1)
+            elbos = np.full(len(rows), np.nan)
+            if inside.any():
+                elbos[inside] = clusterer.elbos(rows[inside])
             if first:
-                writer.writerow(header + [f"p{c}" for c in range(gamma.shape[1])])
+                writer.writerow(header + ["elbo"] + [f"p{c}" for c in range(gamma.shape[1])])
                 first = False
-            for cluster, probabilities in zip(gamma.argmax(axis=1), gamma):
+            for cluster, elbo, probabilities in zip(gamma.argmax(axis=1), elbos, gamma):
                 label = [clusterer.cluster_to_label[str(cluster)]] if labelled else []
-                writer.writerow([int(cluster), *label, *(f"{p:.6g}" for p in probabilities)])
+                writer.writerow([int(cluster), *label, "" if np.isnan(elbo) else f"{elbo:.6g}",
+                                 *(f"{p:.6g}" for p in probabilities)])
             counted += len(rows)
         if first:
             raise DataError(f"{source} has no rows to cluster")
@@ -149,7 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     model.add_argument("--export-dir", help="an exported version folder, BASE/N (vade-export's)")
     parser.add_argument("--input", required=True, help="the rows to cluster: .npy, .npz (array X) or .csv "
                                                        "(a header row, every column a feature)")
-    parser.add_argument("--output", required=True, help="the CSV to write: cluster, label, p0..pK-1")
+    parser.add_argument("--output", required=True, help="the CSV to write: cluster, label, elbo, p0..pK-1")
     parser.add_argument("--batch-size", type=int, default=4096,
                         help="rows read at a time (default: %(default)s)")
     return parser.parse_args(argv)

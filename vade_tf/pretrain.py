@@ -27,6 +27,21 @@ def _squared_error(x, x_hat):
     return 0.5 * tf.reduce_sum(tf.square(x - x_hat), -1)
 
 
+def _standardized(model: VaDE, inputs):
+    """``inputs`` (a Keras input) as the model's networks see them: standardised when it standardises."""
+    return keras.layers.Lambda(model.standardized)(inputs)
+
+
+def _reconstruction_loss(model: VaDE):
+    """The likelihood's autoencoder loss against the features the networks model: a standardising
+    model's targets are standardised in the graph, batch by batch, as its inputs are."""
+    loss = likelihoods.autoencoder_loss(model.likelihood)
+
+    def reconstruction_loss(x, x_hat):  # named: Keras serialises a lambda with a warning
+        return loss(model.standardized(x), x_hat)
+    return reconstruction_loss
+
+
 def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int, noise_rate: float,
          config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None,
          jit_compile: bool = True, callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[float]:
@@ -59,13 +74,16 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
     losses = {}
     h = x
     for k, (encode, decode) in enumerate(_layer_pairs(model)):
+        # The first layer sees the features as the model does (standardised, when it standardises).
         inputs = keras.Input((h.shape[1],))
-        outputs = decode(encode(inputs))
-        loss = likelihoods.autoencoder_loss(model.likelihood) if k == 0 else _squared_error
+        encoded = encode(_standardized(model, inputs) if k == 0 else inputs)
+        outputs = decode(encoded)
+        loss = _reconstruction_loss(model) if k == 0 else _squared_error
         losses[f"layer_{k}"] = _fit(model, keras.Model(inputs, outputs), h, loss, config.layer_epochs,
                                     config.noise_rate, config, seed + k, f"layer {k}", verbose, log_dir,
                                     jit_compile)
-        h = batched(encode, jit_compile)(h).astype(np.float32)  # half precision under mixed_precision
+        # The next layer's inputs, in float32 (half precision under mixed_precision).
+        h = batched(keras.Model(inputs, encoded), jit_compile)(h).astype(np.float32)
     return losses
 
 
@@ -76,10 +94,10 @@ def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rat
     Keras callbacks for its fit)."""
     inputs = keras.Input((model.input_dim,))
     # The mean path only: the log-variance head has no autoencoder role.
-    autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(model.encoder.features(inputs))))
-    loss = likelihoods.autoencoder_loss(model.likelihood)
-    return _fit(model, autoencoder, x, loss, config.epochs, noise_rate, config, seed, "end-to-end", verbose,
-                log_dir, jit_compile, callbacks)
+    hidden = model.encoder.features(_standardized(model, inputs))
+    autoencoder = keras.Model(inputs, model.decoder(model.encoder.mean(hidden)))
+    return _fit(model, autoencoder, x, _reconstruction_loss(model), config.epochs, noise_rate, config, seed,
+                "end-to-end", verbose, log_dir, jit_compile, callbacks)
 
 
 def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,

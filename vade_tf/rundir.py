@@ -20,11 +20,11 @@ MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebu
 # The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
 MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
                              "mc_samples", "seed", "architecture", "conv_filters", "conv_dense",
-                             "image_shape", "covariance"})
+                             "image_shape", "covariance", "standardize"})
 # The conv architecture's keys: a model.json written before they were added lacks them.
 CONV_SPEC_KEYS = ("architecture", "conv_filters", "conv_dense", "image_shape")
 # Keys a model.json written by an earlier vade_tf may lack (the constructor's defaults apply).
-LATER_SPEC_KEYS = (*CONV_SPEC_KEYS, "covariance")
+LATER_SPEC_KEYS = (*CONV_SPEC_KEYS, "covariance", "standardize")
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"

@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from vade_tf import files, rundir
-from vade_tf.callbacks import RunSummaries
+from vade_tf.callbacks import ClusteringMetrics, RunSummaries
 from vade_tf.config import Config, flat
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.distribute import broadcast_from_chief, check_strategy, make_strategy
@@ -23,6 +23,7 @@ from vade_tf.fit import fit_vade
 from vade_tf.inference import cluster_assigner
 from vade_tf.initialise import build_model, initialise, load_partition
 from vade_tf.metrics import clustering_scores
+from vade_tf.recipe import resolve_auto
 from vade_tf.registry import METHODS, resolve
 from vade_tf.resume import check_resumable, checkpoint_identity
 from vade_tf.timing import Stopwatch, duration
@@ -40,6 +41,7 @@ def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
     """
     if data is None:
         data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     check_data(config, data)
     evaluation_data = load_evaluation_data(config)
     with rundir.RunLock(run_dir):  # one training process per run directory
@@ -92,7 +94,17 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
         summaries.write_hparams(final)
     if verbose and config.train.restarts > 1:
         print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
-    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init}
+    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init,
+            "collapse": collapse(history, model.n_clusters)}
+
+
+def collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
+    """The first epoch whose assignment put ``ClusteringMetrics.COLLAPSED`` or more of the samples in
+    one cluster, with that share, or None when none did (or the epochs were not scored)."""
+    for epoch in history:
+        if n_clusters > 1 and epoch.get("largest_cluster", 0.0) >= ClusteringMetrics.COLLAPSED:
+            return {"epoch": epoch["epoch"], "largest_cluster": epoch["largest_cluster"]}
+    return None
 
 
 def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,
@@ -131,7 +143,8 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     files.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
 
     metrics = {"method": "vade", **best["final"], "best_restart": best["restart"], "seed": config.seed,
-               "command": command, "n_samples": int(len(data.x)), "restarts": restarts}
+               "command": command, "n_samples": int(len(data.x)), "collapse": best["collapse"],
+               "restarts": restarts}
     if evaluation_data is not None:
         assign = cluster_assigner(model, config.train.jit_compile)
         metrics["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)

@@ -10,6 +10,9 @@ Signatures (method ``tensorflow/serving/predict``, dynamic batch):
   embed            x [B, D] float32 -> z_mean [B, J], z_log_var [B, J]
   generate         cluster [B] int64, seed [] int64 -> x [B, D] (a sample of p(x|z)), x_mean [B, D],
                    z [B, J] (z ~ p(z|c)): the paper's cluster-conditional generation
+  score            x [B, D] float32, seed [] int64 -> elbo [B]: each row's ELBO (Eq. 12, VaDE.row_elbos),
+                   a lower bound on log p(x) (outliers score low); the rows must lie in the
+                   likelihood's support
 With an image model (STL-10), ``x`` is replaced by ``images`` [B, 96, 96, 3] float32 RGB in 0..255.
 """
 from __future__ import annotations
@@ -40,17 +43,20 @@ class VaDEServing:
         return inputs if self.image_features is None else self.image_features(inputs, training=False)
 
     def serve(self, inputs) -> dict:
-        z_mean, _ = self.model.encoder(self.features(inputs))
+        z_mean, _ = self.model.encode(self.features(inputs))
         log_gamma = elbo.cluster_log_posterior(self.model.prior(), z_mean)            # [B, K]
         return {"cluster": tf.argmax(log_gamma, axis=-1, output_type=tf.int64),
                 "cluster_probs": tf.exp(log_gamma), "z_mean": z_mean}
 
     def embed(self, inputs) -> dict:
-        z_mean, z_log_var = self.model.encoder(self.features(inputs))
+        z_mean, z_log_var = self.model.encode(self.features(inputs))
         return {"z_mean": z_mean, "z_log_var": z_log_var}
 
     def generate(self, cluster, seed) -> dict:
         return self.model.generate(cluster, seed)
+
+    def score(self, inputs, seed) -> dict:
+        return {"elbo": self.model.row_elbos(self.features(inputs), seed)}
 
     def archive(self) -> keras.export.ExportArchive:
         """The three signatures over the tracked model (and image extractor), ready to write out."""
@@ -62,4 +68,6 @@ class VaDEServing:
         archive.add_endpoint("embed", self.embed, input_signature=[self.input_spec])
         archive.add_endpoint("generate", self.generate, input_signature=[
             tf.TensorSpec([None], tf.int64, name="cluster"), tf.TensorSpec([], tf.int64, name="seed")])
+        archive.add_endpoint("score", self.score, input_signature=[
+            self.input_spec, tf.TensorSpec([], tf.int64, name="seed")])
         return archive

@@ -34,6 +34,7 @@ def main(argv=None) -> int:
 def train(args: argparse.Namespace) -> int:
     from vade_tf.config import load_config, parse_override
     from vade_tf.data import load_dataset
+    from vade_tf.recipe import resolve_auto
     from vade_tf.rundir import check_unlocked
     from vade_tf.validation import check_data
 
@@ -44,6 +45,7 @@ def train(args: argparse.Namespace) -> int:
             overrides[key] = value
     config = load_config(args.config, overrides)
     data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     check_data(config, data)
     check_unlocked(args.run_dir)
     load_tensorflow()  # after the cheap checks

@@ -19,6 +19,9 @@ from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError, DataError
 from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS
 
+# A value the recipe derives from the data (``recipe.resolve_auto``), allowed where a setting says auto=True.
+AUTO = "auto"
+
 
 def _coerce(path: str, value: Any, annotation: Any) -> Any:
     """Check ``value`` against a dataclass field type; return it in the field's own type."""
@@ -58,7 +61,8 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a JSON object, got {raw!r}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     unknown = [k for k in raw if k not in names]
     if unknown:
         key = unknown[0]
@@ -72,6 +76,8 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
         path = prefix + name
         if dataclasses.is_dataclass(hints[name]):
             values[name] = build(hints[name], raw[name], path + ".")
+        elif raw[name] == AUTO and fields[name].metadata.get("auto"):
+            values[name] = AUTO  # resolved from the data before the run (recipe.resolve)
         else:
             values[name] = _coerce(path, raw[name], hints[name])
     return cls(**values)
@@ -79,6 +85,8 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
 
 def _allowed(path: str, value: Any, allowed: dict) -> None:
     """``value`` (each item of a list) against a field's ``setting``."""
+    if value == AUTO and allowed.get("auto"):
+        return
     if "choices" in allowed and value not in allowed["choices"]:
         names = ", ".join("null" if a is None else a for a in allowed["choices"])
         raise ConfigError(f"{path}: unknown value {value!r}; allowed: {names}")
@@ -128,7 +136,7 @@ def check_config(config) -> None:
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
                           "(same config, --epochs 0, default strategy) and point every worker at that run")
-    if train.partition_warmup_epochs and train.strategy == "multi_worker":
+    if train.partition_warmup_epochs not in (0, AUTO) and train.strategy == "multi_worker":
         raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
                           "to 0 for this run")
 
@@ -156,23 +164,41 @@ def check_data(config, data) -> None:
     if image_shape is not None and int(np.prod(image_shape)) != data.input_dim:
         raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
                           f"the data has {data.input_dim} features per row; fix the shape")
+    distinct = distinct_rows(data.x, config.model.n_clusters)
+    if distinct is not None and distinct < config.model.n_clusters:
+        raise DataError(f"{data.name} has {distinct} distinct rows, fewer than model.n_clusters="
+                        f"{config.model.n_clusters}: no partition gives every cluster a sample; pass varied "
+                        "samples or lower the number of clusters")
 
 
-def check_values(x, source: str, likelihood: str) -> None:
+def distinct_rows(x, enough: int, seed: int = 0) -> Optional[int]:
+    """The number of distinct rows of in-memory features, or ``enough`` as soon as a random 2,000 of
+    them hold that many (a large dataset is not sorted whole); None for streamed features."""
+    if not in_memory(x):
+        return None
+    dense = (lambda rows: rows.toarray()) if isinstance(x, SparseRows) else np.asarray
+    if len(x) > 2000:
+        sample = dense(x[np.random.default_rng(seed).choice(len(x), 2000, replace=False)])
+        if len(np.unique(sample, axis=0)) >= enough:
+            return enough
+    return len(np.unique(dense(x), axis=0))
+
+
+def check_values(x, source: str, likelihood: Optional[str],
+                 fix: str = "rescale or set model.likelihood=gaussian") -> None:
     """Features finite (when held in memory; streamed shards were checked when prepared) and inside
-    ``likelihood``'s support: what training, the estimator and the predict command check of every
-    matrix or batch they read."""
+    ``likelihood``'s support (None: any finite value): what training, the estimator and the predict
+    command check of every matrix or batch they read; ``fix`` ends the support's error."""
     if isinstance(x, SparseRows):
         finite = x.all_finite()
     else:
         finite = not in_memory(x) or np.all(np.isfinite(x))
     if not finite:
         raise DataError(f"{source}: features contain NaN or Inf; clean or impute them first")
-    support = LIKELIHOODS[likelihood].support
+    support = None if likelihood is None else LIKELIHOODS[likelihood].support
     if support is not None and len(x) and (x.min() < support[0] or x.max() > support[1]):
         raise DataError(f"{source}: features lie in [{x.min():g}, {x.max():g}] but the {likelihood} "
-                        f"likelihood needs [{support[0]:g}, {support[1]:g}]; rescale or set "
-                        "model.likelihood=gaussian")
+                        f"likelihood needs [{support[0]:g}, {support[1]:g}]; {fix}")
 
 
 def image_shape_for(config, data_image_shape) -> Optional[list[int]]:

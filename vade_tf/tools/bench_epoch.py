@@ -38,11 +38,13 @@ import tensorflow as tf
 
 from vade_tf import rundir
 from vade_tf.config import load_config
+from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches
 from vade_tf.fit import compile_for_training
 from vade_tf.inference import encode_means
 from vade_tf.model import VaDE
 from vade_tf.pretrain import pretrain_end_to_end
+from vade_tf.recipe import resolve_auto
 
 D = 784
 
@@ -196,6 +198,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     config = load_config(args.config)
     n = args.samples
     x = np.random.default_rng(0).uniform(size=(n, D)).astype(np.float32)
+    config = resolve_auto(config, Dataset(x, None, "synthetic"))
     model = VaDE(input_dim=D, n_clusters=config.model.n_clusters, latent_dim=config.model.latent_dim,
                  hidden_dims=config.model.hidden_dims, likelihood="bernoulli",
                  covariance=config.model.covariance)

@@ -31,6 +31,7 @@ from vade_tf.data.pipeline import epoch_batches
 from vade_tf.evaluation import elbo_estimate
 from vade_tf.fit import compile_for_training
 from vade_tf.initialise import build_model
+from vade_tf.recipe import resolve_auto
 from vade_tf.tools.bench_epoch import run_record, write_result
 
 PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
@@ -61,6 +62,7 @@ def vade_epochs(size: dict, x: np.ndarray) -> dict:
                 "model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
                 "model.n_clusters": size["k"], "train.batch_size": batch_size,
                 "train.mixed_precision": precision, "train.jit_compile": True})
+            config = resolve_auto(config, Dataset(x, None, "synthetic"))
             model = build_model(config, x.shape[1], seed=0)
             compile_for_training(model, config, steps)
             timings = []
@@ -92,6 +94,7 @@ def stl10_path(size: dict) -> dict:
     config = load_config(overrides={"model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
                                     "model.n_clusters": 2, "model.likelihood": "gaussian",
                                     "train.batch_size": 2, "train.jit_compile": True})
+    config = resolve_auto(config, Dataset(features, None, "features"))
     model = build_model(config, features.shape[1], seed=0)
     steps = len(features) // 2
     compile_for_training(model, config, steps)

@@ -1,0 +1,181 @@
+"""The data a user brings: "auto" values resolved from the data, standardisation inside the model
+(any scale trains, and serving takes raw rows), the per-sample ELBO, encoding rows outside the
+likelihood's support, degenerate input, a collapse said once, and the first epoch keeping its start."""
+import contextlib
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import FAST, TINY_ESTIMATOR, blobs
+
+from vade_tf import VaDEClustering, exporting, recipe
+from vade_tf.config import Config, config_from_dict
+from vade_tf.data import Dataset
+from vade_tf.errors import ConfigError
+
+
+def _resolved(x, **raw) -> Config:
+    return recipe.resolve_auto(config_from_dict(raw), Dataset(x, None, "X"))
+
+
+def test_auto_values_follow_the_data_and_leave_given_values_alone():
+    rng = np.random.default_rng(0)
+    small = _resolved(rng.normal(size=(150, 4)).astype(np.float32))
+    assert small.model.latent_dim == 4 and small.model.hidden_dims == (64, 64, 256)
+    assert small.model.likelihood == "gaussian" and small.train.jit_compile is False
+    assert (small.pretrain.batch_size, small.train.batch_size) == (32, 16)
+    assert small.pretrain.epochs == 200 and small.train.epochs == 50  # about 1,000 steps, within the bounds
+    large = _resolved(np.zeros((70_000, 784), np.float32))
+    assert large.model.hidden_dims == (500, 500, 2000) and large.model.latent_dim == 10  # the paper's
+    assert (large.pretrain.batch_size, large.train.batch_size, large.train.epochs) == (256, 100, 10)
+    assert large.model.likelihood == "bernoulli" and large.train.jit_compile is True
+    given = _resolved(np.zeros((150, 4), np.float32), model={"hidden_dims": [7], "latent_dim": 2},
+                      train={"epochs": 3})
+    assert given.model.hidden_dims == (7,) and given.model.latent_dim == 2 and given.train.epochs == 3
+    # Continuous measurements inside [0, 1] are not Bernoulli data; pixels on a background are.
+    assert _resolved(rng.uniform(0.2, 0.8, (100, 5)).astype(np.float32)).model.likelihood == "gaussian"
+    pixels = np.where(rng.uniform(size=(100, 20)) < 0.5, 0.0, rng.uniform(size=(100, 20))).astype(np.float32)
+    assert _resolved(pixels).model.likelihood == "bernoulli"
+
+
+def test_auto_is_refused_where_no_rule_derives_a_value():
+    with pytest.raises(ConfigError, match=r"train.learning_rate: expected a number, got 'auto'"):
+        config_from_dict({"train": {"learning_rate": "auto"}})
+    with pytest.raises(ConfigError, match="train.epochs: expected an integer, got 'many'"):
+        config_from_dict({"train": {"epochs": "many"}})
+
+
+def _networks_copy(model, standardize: bool):
+    from vade_tf.model import VaDE
+
+    copy = VaDE(**{**model.get_config(), "standardize": standardize})
+    copy.build((None, model.input_dim))
+    for target, source in zip(copy.network_variables + copy.mixture_variables,
+                              model.network_variables + model.mixture_variables, strict=True):
+        target.assign(source)
+    return copy
+
+
+def test_a_standardising_models_elbo_is_the_raw_rows_density():
+    from vade_tf.model import VaDE
+
+    x = np.random.default_rng(1).normal(1e4, 3e3, size=(12, 5)).astype(np.float32)
+    model = VaDE(input_dim=5, n_clusters=3, latent_dim=2, hidden_dims=(8,), likelihood="gaussian",
+                 covariance="full", standardize=True)
+    model.build((None, 5))
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    model.set_standardization(mean, std)
+    plain = _networks_copy(model, standardize=False)
+    seed = tf.constant(7, tf.int64)
+    raw = model.elbo_terms(tf.constant(x), samples=3, noise_seed=seed)
+    scaled = plain.elbo_terms(tf.constant((x - mean) / std), samples=3, noise_seed=seed)
+    # The change of variables: log p(x) = log p((x - m) / s) - sum_d log s_d, every other term equal.
+    np.testing.assert_allclose(raw["elbo"], scaled["elbo"] - np.log(std).sum(), rtol=1e-5)
+    np.testing.assert_allclose(raw["kl_z"], scaled["kl_z"], rtol=1e-5)
+    np.testing.assert_allclose(model.encode(x)[0], plain.encoder((x - mean) / std)[0],
+                               rtol=1e-5, atol=1e-6)
+    clusters = tf.constant([0, 1], tf.int64)
+    generated = model.generate(clusters, seed)["x_mean"].numpy()
+    np.testing.assert_allclose(generated, plain.generate(clusters, seed)["x_mean"].numpy() * std + mean,
+                               rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def unscaled(tmp_path_factory):
+    """A tiny estimator fitted on blobs moved to scale 1e4 (offset 1e5), no scaler: (estimator, x, folder)."""
+    x, y = blobs(n_samples=90)
+    x = (x * 1e4 + 1e5).astype(np.float32)
+    estimator = VaDEClustering(**TINY_ESTIMATOR).fit(x)
+    folder = tmp_path_factory.mktemp("unscaled")
+    estimator.save(folder / "run")
+    exporting.export(folder / "run", folder / "models")
+    return estimator, x, y, folder
+
+
+def test_features_of_scale_1e4_train_without_a_scaler(unscaled):
+    from sklearn.metrics import adjusted_rand_score
+
+    estimator, x, y, _ = unscaled
+    model = estimator._trained.model
+    assert estimator.config_.model.likelihood == "gaussian" and model.standardize
+    np.testing.assert_allclose(model.feature_offset.numpy(), x.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(model.feature_scale.numpy(), x.std(axis=0), rtol=1e-4)
+    assert np.isfinite(estimator.score(x))
+    # Invariance: the same blobs at unit scale are clustered the same, as the networks see the same rows.
+    at_unit_scale = VaDEClustering(**TINY_ESTIMATOR).fit(blobs(n_samples=90)[0])
+    assert adjusted_rand_score(at_unit_scale.labels_, estimator.labels_) > 0.99
+
+
+def test_the_standardisation_survives_save_load_and_export(unscaled):
+    estimator, x, _, folder = unscaled
+    loaded = VaDEClustering.load(folder / "run")
+    np.testing.assert_allclose(loaded.predict_proba(x), estimator.predict_proba(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(loaded.score_samples(x), estimator.score_samples(x), rtol=1e-6)
+    serving = tf.saved_model.load(str(folder / "models" / "1")).signatures["serving_default"]
+    served = serving(x=tf.constant(x))  # raw rows: the moments are inside the SavedModel
+    np.testing.assert_allclose(served["cluster_probs"].numpy(), estimator.predict_proba(x), atol=1e-5)
+    np.testing.assert_allclose(served["z_mean"].numpy(), estimator.transform(x), rtol=1e-5, atol=1e-5)
+
+
+def test_score_is_the_mean_of_score_samples(unscaled):
+    estimator, x, _, _ = unscaled
+    per_sample = estimator.score_samples(x)
+    assert per_sample.shape == (len(x),) and np.all(np.isfinite(per_sample))
+    np.testing.assert_array_equal(per_sample, estimator.score_samples(x))  # the draws are rewound
+    assert estimator.score(x) == pytest.approx(per_sample.mean(), rel=1e-12)
+    far = x.copy()
+    far[0] += 1e6  # an outlier, a hundred standard deviations out
+    assert estimator.score_samples(far)[0] < per_sample.min()
+
+
+def test_rows_a_little_outside_0_1_get_clusters_and_only_the_elbo_refuses_them():
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, _ = blobs(n_samples=60)
+    scaler = MinMaxScaler().fit(x)
+    estimator = VaDEClustering(**{**TINY_ESTIMATOR, "likelihood": "bernoulli"}).fit(scaler.transform(x))
+    new = scaler.transform(x) + np.random.default_rng(0).normal(0, 0.005, x.shape)
+    assert new.min() < 0 and new.max() > 1
+    assert estimator.predict_proba(new).shape == (60, 3)
+    assert estimator.transform(new).shape == (60, 2)
+    with pytest.raises(ValueError, match=r"the bernoulli likelihood needs \[0, 1\]; score and score_samples"):
+        estimator.score_samples(new)
+
+
+def test_identical_rows_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="X has 1 distinct rows, fewer than model.n_clusters=3"):
+        VaDEClustering(**TINY_ESTIMATOR).fit(np.full((60, 5), 0.5))
+
+
+def test_constant_and_extreme_columns_train_to_finite_clusters():
+    x, y = blobs(n_samples=60)
+    x = np.column_stack([x, np.full(60, 7.0), 1e30 + 1e24 * x[:, 0]]).astype(np.float32)
+    estimator = VaDEClustering(**TINY_ESTIMATOR).fit(x)
+    assert np.all(np.isfinite(estimator.predict_proba(x))) and np.isfinite(estimator.score(x))
+
+
+def test_a_collapse_is_said_once_when_it_starts_and_recorded():
+    from vade_tf.callbacks import ClusteringMetrics
+    from vade_tf.runs import collapse
+
+    callback = ClusteringMetrics(np.zeros((10, 2), np.float32), None, verbose=1)
+    callback.set_model(type("Model", (), {"n_clusters": 3})())
+    shares = iter([np.array([0, 1, 2] * 3 + [0]), np.zeros(10, int), np.zeros(10, int), np.zeros(10, int)])
+    callback.assign = lambda x: next(shares)
+    printed, history = io.StringIO(), []
+    with contextlib.redirect_stdout(printed):
+        for epoch in range(4):
+            logs = {}
+            callback.on_epoch_end(epoch, logs)
+            history.append({"epoch": epoch + 1, **logs})
+    assert printed.getvalue().count("collapsed") == 1 and "epoch 2:" in printed.getvalue()
+    assert collapse(history, 3) == {"epoch": 2, "largest_cluster": 1.0}
+    assert collapse(history[:1], 3) is None
+
+
+def test_a_small_fit_keeps_its_start_on_separated_clusters_from_the_first_epoch():
+    x, _ = blobs(n_samples=150, n_features=6, seed=3)
+    estimator = VaDEClustering(n_clusters=3, epochs=2, random_state=0, settings={**FAST}).fit(x)
+    first = estimator.metrics_["restarts"][0]["epochs"][0]
+    assert first["partition_agreement"] >= 0.98 and estimator.metrics_["collapse"] is None

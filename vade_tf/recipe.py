@@ -1,0 +1,93 @@
+"""The default recipe's data-dependent values: each ``"auto"`` in a config, resolved from the data's
+size and values before a run, so one recipe serves 150 rows and 70,000.
+
+The paper's network (500-500-2000) and schedule were made for 70,000 MNIST images. On a few hundred
+rows that network has thousands of weights per sample and learns a latent weaker than the raw
+features, and a fixed number of epochs is a few dozen optimizer steps. So the networks grow with N
+up to the paper's, the batches shrink with it, and the epochs are set for about
+``TARGET_STEPS`` steps. ``resolve_auto`` writes the values into the config, and so into the run's
+config.json: a finished run states what it trained with.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from vade_tf.config import Config
+from vade_tf.data.sparse import SparseRows
+from vade_tf.errors import ConfigError
+from vade_tf.registry import LIKELIHOODS
+from vade_tf.validation import AUTO
+
+TARGET_STEPS = 1000  # optimizer steps of pretraining, and of VaDE training, that "auto" epochs aim at
+XLA_MIN_SAMPLES = 5000  # from here up "auto" compiles the steps with XLA
+# An "auto" likelihood is Bernoulli for features in [0, 1] of which at least this share sit exactly at
+# 0 or 1 (pixels on a background, binary or sparse features); continuous measurements that happen to
+# lie in [0, 1] get a Gaussian.
+BOUNDARY_SHARE = 0.1
+
+
+def _within(value: float, low: int, high: int) -> int:
+    return int(min(max(value, low), high))
+
+
+def hidden_dims(n_samples: int) -> tuple[int, int, int]:
+    """(h, h, 4h), the paper's shape, with h = N / 8 within [64, 500]."""
+    width = _within(n_samples // 8, 64, 500)
+    return width, width, 4 * width
+
+
+def batch_size(n_samples: int, divisor: int, low: int, high: int) -> int:
+    """N / divisor within [low, high], and never more than N."""
+    return min(_within(n_samples // divisor, low, high), n_samples)
+
+
+def epochs(n_samples: int, batch: int, low: int, high: int) -> int:
+    """Epochs of ``batch``-sized steps for about TARGET_STEPS steps, within [low, high]."""
+    return _within(math.ceil(TARGET_STEPS / math.ceil(n_samples / batch)), low, high)
+
+
+def likelihood(x, source: str) -> str:
+    """"bernoulli" when every feature lies in its support ([0, 1]) and ``BOUNDARY_SHARE`` of the
+    values sit at its ends, else "gaussian"."""
+    if not hasattr(x, "min"):
+        raise ConfigError(f"model.likelihood: auto reads the features' range, which {source}'s streamed "
+                          "features do not offer; set bernoulli or gaussian")
+    low, high = LIKELIHOODS["bernoulli"].support
+    if not (len(x) and low <= x.min() and x.max() <= high):
+        return "gaussian"
+    if isinstance(x, SparseRows):  # the implicit zeros are at the boundary
+        matrix = x.matrix
+        ends = matrix.shape[0] * matrix.shape[1] - matrix.nnz + np.count_nonzero(matrix.data == high)
+    else:
+        ends = np.count_nonzero((x == low) | (x == high))
+    return "bernoulli" if ends >= BOUNDARY_SHARE * x.shape[0] * x.shape[1] else "gaussian"
+
+
+def resolve_auto(config: Config, data) -> Config:
+    """``config`` with each "auto" replaced by its value for ``data`` (a loaded Dataset); a config
+    without one is returned as it is."""
+    n = len(data.x)
+    model, pretrain, train = config.model, config.pretrain, config.train
+    if model.likelihood == AUTO:
+        model = dataclasses.replace(model, likelihood=likelihood(data.x, data.name))
+    if model.latent_dim == AUTO:
+        model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
+    if model.hidden_dims == AUTO:
+        model = dataclasses.replace(model, hidden_dims=hidden_dims(n))
+    if pretrain.batch_size == AUTO:
+        pretrain = dataclasses.replace(pretrain, batch_size=batch_size(n, 8, 32, 256))
+    if pretrain.epochs == AUTO:
+        pretrain = dataclasses.replace(pretrain, epochs=epochs(n, pretrain.batch_size, 20, 300))
+    if train.batch_size == AUTO:
+        train = dataclasses.replace(train, batch_size=batch_size(n, 10, 16, 100))
+    if train.epochs == AUTO:
+        train = dataclasses.replace(train, epochs=epochs(n, train.batch_size, 10, 50))
+    if train.partition_warmup_epochs == AUTO:
+        possible = data.in_memory and train.strategy != "multi_worker"
+        train = dataclasses.replace(train, partition_warmup_epochs=round(train.epochs / 5) if possible else 0)
+    if train.jit_compile == AUTO:
+        train = dataclasses.replace(train, jit_compile=n >= XLA_MIN_SAMPLES)
+    return dataclasses.replace(config, model=model, pretrain=pretrain, train=train)
