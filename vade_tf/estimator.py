@@ -147,7 +147,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             metrics = train_and_evaluate(config, run_dir, self.verbose, data=data)
             model, _, _ = load_run(run_dir)
         self._fitted(model, config, metrics)
-        self.labels_ = self.predict(X)
+        self.labels_ = self._trained.probabilities(features).argmax(axis=1)  # X is checked already
         return self
 
     def _validated(self, X, reset: bool):

@@ -52,8 +52,13 @@ def spectral_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init:
     spectral = SpectralEmbedding(n_components=n_clusters, affinity="nearest_neighbors",
                                  n_neighbors=min(n_neighbors, len(z) - 1), eigen_solver="lobpcg",
                                  random_state=seed)
-    with warnings.catch_warnings():  # a small graph is solved densely: known, nothing to act on
+    with warnings.catch_warnings():  # known, and nothing a user can act on:
+        # a small graph is solved densely; a graph of separate pieces (well-apart clusters) still gets
+        # one embedding coordinate per piece; LOBPCG stopping short of its tolerance keeps its best
+        # iterate, which the k-means on the unit-length rows tolerates.
         warnings.filterwarnings("ignore", message="The problem size .* too small relative to the block")
+        warnings.filterwarnings("ignore", message="Graph is not fully connected")
+        warnings.filterwarnings("ignore", message="Exited (at iteration|postprocessing)")
         embedding = spectral.fit_transform(z.astype(np.float64))
     embedding /= np.maximum(np.linalg.norm(embedding, axis=1, keepdims=True), 1e-12)
     return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(embedding)
