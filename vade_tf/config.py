@@ -256,6 +256,10 @@ LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_d
 # Keys that say when a run saves, not what it computes: changing them keeps its checkpoints
 # resumable and its finished results valid.
 SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
+# Keys added after runs were recorded, with the value that reproduces what a run whose config.json
+# lacks them computed (their defaults now compute something else): a recorded run is compared with
+# a config on these values, not on today's defaults.
+LATER_KEYS = {"model.standardize": False, "pretrain.prior_shrinkage": 0.0}
 
 
 def flat(config_dict: dict) -> dict:

@@ -17,7 +17,16 @@ from typing import Callable, Optional
 import numpy as np
 
 from vade_tf import files, rundir
-from vade_tf.config import LOCATION_KEYS, SCHEDULE_KEYS, Config, config_from_dict, flat, load_config
+from vade_tf.config import (
+    LATER_KEYS,
+    LOCATION_KEYS,
+    SCHEDULE_KEYS,
+    Config,
+    apply_overrides,
+    config_from_dict,
+    flat,
+    load_config,
+)
 from vade_tf.errors import ConfigError
 from vade_tf.recipe import resolve_auto
 from vade_tf.registry import METHODS
@@ -86,8 +95,11 @@ def check_experiment(experiment: Experiment) -> None:
 
 
 def _comparable(config: dict) -> dict:
-    """A config as dotted keys with defaults filled in, without its notes, where things are and when
-    it saves: a finished run is reused whatever those hold."""
+    """A config as dotted keys with defaults filled in (``LATER_KEYS``' values where it predates them),
+    without its notes, where things are and when it saves: a finished run is reused whatever those
+    hold."""
+    stated = flat(config)
+    config = apply_overrides(config, {key: value for key, value in LATER_KEYS.items() if key not in stated})
     flattened = flat(config_from_dict(config).to_dict())
     return {key: value for key, value in flattened.items()
             if key != "notes" and key not in LOCATION_KEYS + SCHEDULE_KEYS}

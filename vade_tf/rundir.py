@@ -72,9 +72,13 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         model.pop("conv_dense")
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
+    if not (model["standardize"] and model["likelihood"] == "gaussian"):  # as before the key existed
+        model.pop("standardize")
     pretrain = dict(fields["pretrain"])
     if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
         pretrain.pop("umap_neighbors")
+    if not pretrain["prior_shrinkage"]:  # as before the key existed
+        pretrain.pop("prior_shrinkage")
     fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain}
     if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
         fingerprint["mixed_precision"] = config.train.mixed_precision
@@ -82,7 +86,8 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
 
 
 # pretrain keys that shape only the partition of the pretrained latent, not the autoencoder.
-PARTITION_KEYS = ("gmm_n_init", "gmm_covariance", "mixture_init", "spectral_neighbors", "umap_neighbors")
+PARTITION_KEYS = ("gmm_n_init", "gmm_covariance", "mixture_init", "spectral_neighbors", "umap_neighbors",
+                  "prior_shrinkage")
 # model keys that shape only the mixture: the networks' weights and pretraining's batches are drawn
 # the same whatever they are, so one autoencoder serves every number of clusters.
 MIXTURE_KEYS = ("n_clusters", "covariance")
