@@ -82,7 +82,8 @@ def input_contract(module, config: dict, metrics: dict) -> dict:
         "latent_dim": module.model.latent_dim,
         "likelihood": module.model.likelihood,
         "signatures": {"serving_default": ["cluster", "cluster_probs", "z_mean"],
-                       "embed": ["z_mean", "z_log_var"], "generate": ["x", "x_mean", "z"]},
+                       "embed": ["z_mean", "z_log_var"], "generate": ["x", "x_mean", "z"],
+                       "score": ["elbo"]},
     }
     if "cluster_to_label" in metrics:
         contract["cluster_to_label"] = metrics["cluster_to_label"]

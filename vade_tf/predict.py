@@ -31,7 +31,8 @@ INPUT_FORMATS = (".npy", ".npz", ".csv")
 class Clusterer(NamedTuple):
     """What predicting needs of a trained model, from a run directory or an export."""
     probabilities: Callable[[np.ndarray], np.ndarray]   # rows [B, D] -> gamma [B, K]
-    elbos: Callable[[np.ndarray], np.ndarray]           # rows [B, D] -> each row's ELBO [B]
+    elbos: Optional[Callable[[np.ndarray], np.ndarray]]  # rows [B, D] -> each row's ELBO [B]; None
+                                                         # for an export made before the score signature
     input_dim: int
     likelihood: str
     cluster_to_label: Optional[dict]                     # {"cluster": label} of a labelled run
@@ -63,14 +64,15 @@ def from_export(version_dir: Path) -> Clusterer:
     from vade_tf.model import ROW_ELBO_SEED
 
     signatures = tf.saved_model.load(str(version_dir)).signatures
-    if "score" not in signatures:
-        raise ExportError(f"{version_dir} has no score signature (exported by an earlier vade_tf); export "
-                          "the run again")
-    serve, score = signatures["serving_default"], signatures["score"]
+    serve, score = signatures["serving_default"], signatures.get("score")
+
+    def elbos(rows: np.ndarray) -> np.ndarray:
+        return score(**{contract["input"]: tf.constant(rows),
+                        "seed": tf.constant(ROW_ELBO_SEED, tf.int64)})["elbo"].numpy()
+
     return Clusterer(lambda rows: serve(**{contract["input"]: tf.constant(rows)})["cluster_probs"].numpy(),
-                     lambda rows: score(**{contract["input"]: tf.constant(rows),
-                                           "seed": tf.constant(ROW_ELBO_SEED, tf.int64)})["elbo"].numpy(),
-                     contract["shape"][1], contract["likelihood"], contract.get("cluster_to_label"))
+                     None if score is None else elbos, contract["shape"][1], contract["likelihood"],
+                     contract.get("cluster_to_label"))
 
 
 def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
@@ -121,7 +123,8 @@ def read_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
 def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: int) -> int:
     """Cluster every row of ``source`` into ``output`` (CSV); returns the number of rows. Any finite row
     of the model's width gets its cluster; its ``elbo`` is left empty when the row lies outside the
-    likelihood's support (a Bernoulli model's [0, 1]), where the ELBO is no density."""
+    likelihood's support (a Bernoulli model's [0, 1]), where the ELBO is no density, and for every row of
+    an export made before the score signature existed."""
     from vade_tf.registry import LIKELIHOODS
     from vade_tf.validation import check_values
 
@@ -144,7 +147,7 @@ def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: i
             inside = np.ones(len(rows), bool) if support is None else \
                 ((rows >= support[0]) & (rows <= support[1])).all(axis=1)
             elbos = np.full(len(rows), np.nan)
-            if inside.any():
+            if clusterer.elbos is not None and inside.any():
                 elbos[inside] = clusterer.elbos(rows[inside])
             if first:
                 writer.writerow(header + ["elbo"] + [f"p{c}" for c in range(gamma.shape[1])])

@@ -27,7 +27,7 @@ from vade_tf.model import VaDE
 
 
 class VaDEServing:
-    """The trained encoder, decoder and mixture behind the three serving signatures."""
+    """The trained encoder, decoder and mixture behind the four serving signatures."""
 
     def __init__(self, model: VaDE, image_features: Optional[keras.Model] = None):
         self.model = model
@@ -59,7 +59,7 @@ class VaDEServing:
         return {"elbo": self.model.row_elbos(self.features(inputs), seed)}
 
     def archive(self) -> keras.export.ExportArchive:
-        """The three signatures over the tracked model (and image extractor), ready to write out."""
+        """The four signatures over the tracked model (and image extractor), ready to write out."""
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         if self.image_features is not None:
