@@ -122,7 +122,7 @@ def test_score_is_the_mean_of_score_samples(unscaled):
     estimator, x, _, _ = unscaled
     per_sample = estimator.score_samples(x)
     assert per_sample.shape == (len(x),) and np.all(np.isfinite(per_sample))
-    np.testing.assert_array_equal(per_sample, estimator.score_samples(x))  # the draws are rewound
+    np.testing.assert_array_equal(per_sample, estimator.score_samples(x))  # the draws come from a fixed seed
     assert estimator.score(x) == pytest.approx(per_sample.mean(), rel=1e-12)
     far = x.copy()
     far[0] += 1e6  # an outlier, a hundred standard deviations out
@@ -157,7 +157,7 @@ def test_constant_and_extreme_columns_train_to_finite_clusters():
 
 def test_a_collapse_is_said_once_when_it_starts_and_recorded():
     from vade_tf.callbacks import ClusteringMetrics
-    from vade_tf.runs import collapse
+    from vade_tf.runs import first_collapse
 
     callback = ClusteringMetrics(np.zeros((10, 2), np.float32), None, verbose=1)
     callback.set_model(type("Model", (), {"n_clusters": 3})())
@@ -170,8 +170,8 @@ def test_a_collapse_is_said_once_when_it_starts_and_recorded():
             callback.on_epoch_end(epoch, logs)
             history.append({"epoch": epoch + 1, **logs})
     assert printed.getvalue().count("collapsed") == 1 and "epoch 2:" in printed.getvalue()
-    assert collapse(history, 3) == {"epoch": 2, "largest_cluster": 1.0}
-    assert collapse(history[:1], 3) is None
+    assert first_collapse(history, 3) == {"epoch": 2, "largest_cluster": 1.0}
+    assert first_collapse(history[:1], 3) is None
 
 
 def test_a_small_fit_keeps_its_start_on_separated_clusters_from_the_first_epoch():

@@ -81,22 +81,42 @@ def _run_directory(run_dir):
 class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     """Variational Deep Embedding: a VAE whose prior is a Gaussian mixture, fitted by the paper's ELBO.
 
-    Clusters (``predict``, ``predict_proba``: gamma = p(c|z)), embeds (``transform``: E[z|x]) and
-    generates (``sample``). The defaults are the shipped recipe (``vade_tf.config``); ``settings`` sets
-    any other config key, e.g. ``{"pretrain.mixture_init": "gmm"}``.
+    Clusters (``predict``, ``predict_proba``: gamma = p(c|z)), embeds (``transform``: E[z|x]),
+    scores (``score_samples``: each row's ELBO) and generates (``sample``). The defaults are the
+    default recipe (``vade_tf.config``, the same as ``configs/custom.json``): values left "auto" are
+    derived from X when it is fitted (``vade_tf.recipe.resolve_auto``), and Gaussian features are
+    standardised inside the model, so X of any scale is fitted as given. ``settings`` sets any other
+    config key, e.g. ``{"pretrain.mixture_init": "gmm"}`` or ``{"model.standardize": False}``.
 
-    likelihood: "auto" takes "bernoulli" for features in [0, 1] and "gaussian" otherwise.
-    random_state: an int (the run's seed), None or a RandomState (a seed drawn from it).
-    run_dir: where the run's artefacts go (a new or empty folder; TensorBoard logs, checkpoints);
-        None: a temporary folder, deleted after ``fit``.
-    pictures: draw what ``vade-train`` draws for a person (samples, reconstructions, confusion, the
+    Parameters
+    ----------
+    n_clusters : int
+        K, the number of mixture components.
+    latent_dim, hidden_dims, pretrain_epochs, epochs, batch_size : int (tuple for hidden_dims) or "auto"
+        J, the encoder's widths, the autoencoder's and VaDE's epochs and VaDE's batch size; "auto"
+        derives them from X's size (``vade_tf/recipe.py``).
+    likelihood : {"auto", "bernoulli", "gaussian"}
+        p(x|z); "auto" takes "bernoulli" for features in [0, 1] of which at least a tenth sit exactly
+        at 0 or 1 (pixels on a background, binary features), else "gaussian".
+    covariance, pretrain, learning_rate
+        The components' covariance ("full" or "diag"), the pretraining method and VaDE's Adam rate.
+    random_state : int, None or RandomState
+        The run's seed (an int), or a RandomState a seed is drawn from.
+    settings : dict, optional
+        Any other config key, as ``{"section.key": value}``.
+    run_dir : str, optional
+        Where the run's artefacts go (a new or empty folder; TensorBoard logs, checkpoints); None: a
+        temporary folder, deleted after ``fit``.
+    pictures : bool
+        Draw what ``vade-train`` draws for a person (samples, reconstructions, confusion, the
         Embedding Projector and a t-SNE) into the run directory; off by default, as ``fit`` returns
         none of them.
-    verbose: 0 trains silently; 1 prints what ``vade-train`` prints.
+    verbose : int
+        0 trains silently; 1 prints what ``vade-train`` prints.
     """
 
     def __init__(self, n_clusters: int = DEFAULTS.model.n_clusters, *,
-                 latent_dim: int = DEFAULTS.model.latent_dim,
+                 latent_dim: int | str = DEFAULTS.model.latent_dim,
                  hidden_dims: tuple | str = DEFAULTS.model.hidden_dims,
                  likelihood: str = DEFAULTS.model.likelihood,
                  covariance: str = DEFAULTS.model.covariance, pretrain: str = DEFAULTS.pretrain.method,

@@ -52,7 +52,7 @@ def feature_moments(x) -> tuple[np.ndarray, np.ndarray]:
     deviation is taken as 1 (it is only shifted)."""
     if isinstance(x, SparseRows):
         mean, variance = mean_variance_axis(x.matrix.astype(np.float64), axis=0)
-        std = np.sqrt(variance)
+        std = np.sqrt(np.maximum(variance, 0.0))  # round-off can take a constant column below 0
     else:
         x = np.asarray(x, np.float64)
         mean, std = x.mean(axis=0), x.std(axis=0)

@@ -33,23 +33,23 @@ def _within(value: float, low: int, high: int) -> int:
     return int(min(max(value, low), high))
 
 
-def hidden_dims(n_samples: int) -> tuple[int, int, int]:
+def widths_for(n_samples: int) -> tuple[int, int, int]:
     """(h, h, 4h), the paper's shape, with h = N / 8 within [64, 500]."""
     width = _within(n_samples // 8, 64, 500)
     return width, width, 4 * width
 
 
-def batch_size(n_samples: int, divisor: int, low: int, high: int) -> int:
+def batch_for(n_samples: int, divisor: int, low: int, high: int) -> int:
     """N / divisor within [low, high], and never more than N."""
     return min(_within(n_samples // divisor, low, high), n_samples)
 
 
-def epochs(n_samples: int, batch: int, low: int, high: int) -> int:
+def epochs_for(n_samples: int, batch: int, low: int, high: int) -> int:
     """Epochs of ``batch``-sized steps for about TARGET_STEPS steps, within [low, high]."""
     return _within(math.ceil(TARGET_STEPS / math.ceil(n_samples / batch)), low, high)
 
 
-def likelihood(x, source: str) -> str:
+def likelihood_for(x, source: str) -> str:
     """"bernoulli" when every feature lies in its support ([0, 1]) and ``BOUNDARY_SHARE`` of the
     values sit at its ends, else "gaussian"."""
     if not hasattr(x, "min"):
@@ -67,24 +67,37 @@ def likelihood(x, source: str) -> str:
 
 
 def resolve_auto(config: Config, data) -> Config:
-    """``config`` with each "auto" replaced by its value for ``data`` (a loaded Dataset); a config
-    without one is returned as it is."""
+    """The config a run trains with: each "auto" replaced by its value for the data.
+
+    Parameters
+    ----------
+    config : Config
+        A validated config, whose settings may hold "auto" where ``config.setting`` allows it.
+    data : Dataset
+        The loaded training data: its size, width and (for the likelihood) values decide.
+
+    Returns
+    -------
+    Config
+        ``config`` with every "auto" resolved (equal to ``config`` when it holds none), as the run's
+        config.json then records it.
+    """
     n = len(data.x)
     model, pretrain, train = config.model, config.pretrain, config.train
     if model.likelihood == AUTO:
-        model = dataclasses.replace(model, likelihood=likelihood(data.x, data.name))
+        model = dataclasses.replace(model, likelihood=likelihood_for(data.x, data.name))
     if model.latent_dim == AUTO:
         model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
     if model.hidden_dims == AUTO:
-        model = dataclasses.replace(model, hidden_dims=hidden_dims(n))
+        model = dataclasses.replace(model, hidden_dims=widths_for(n))
     if pretrain.batch_size == AUTO:
-        pretrain = dataclasses.replace(pretrain, batch_size=batch_size(n, 8, 32, 256))
+        pretrain = dataclasses.replace(pretrain, batch_size=batch_for(n, 8, 32, 256))
     if pretrain.epochs == AUTO:
-        pretrain = dataclasses.replace(pretrain, epochs=epochs(n, pretrain.batch_size, 20, 300))
+        pretrain = dataclasses.replace(pretrain, epochs=epochs_for(n, pretrain.batch_size, 20, 300))
     if train.batch_size == AUTO:
-        train = dataclasses.replace(train, batch_size=batch_size(n, 10, 16, 100))
+        train = dataclasses.replace(train, batch_size=batch_for(n, 10, 16, 100))
     if train.epochs == AUTO:
-        train = dataclasses.replace(train, epochs=epochs(n, train.batch_size, 10, 50))
+        train = dataclasses.replace(train, epochs=epochs_for(n, train.batch_size, 10, 50))
     if train.partition_warmup_epochs == AUTO:
         possible = data.in_memory and train.strategy != "multi_worker"
         train = dataclasses.replace(train, partition_warmup_epochs=round(train.epochs / 5) if possible else 0)

@@ -95,10 +95,10 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
     if verbose and config.train.restarts > 1:
         print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
     return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init,
-            "collapse": collapse(history, model.n_clusters)}
+            "collapse": first_collapse(history, model.n_clusters)}
 
 
-def collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
+def first_collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
     """The first epoch whose assignment put ``ClusteringMetrics.COLLAPSED`` or more of the samples in
     one cluster, with that share, or None when none did (or the epochs were not scored)."""
     for epoch in history:

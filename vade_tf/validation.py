@@ -77,7 +77,7 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
         if dataclasses.is_dataclass(hints[name]):
             values[name] = build(hints[name], raw[name], path + ".")
         elif raw[name] == AUTO and fields[name].metadata.get("auto"):
-            values[name] = AUTO  # resolved from the data before the run (recipe.resolve)
+            values[name] = AUTO  # resolved from the data before the run (recipe.resolve_auto)
         else:
             values[name] = _coerce(path, raw[name], hints[name])
     return cls(**values)

@@ -32,6 +32,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from vade_tf import files, rundir
+from vade_tf.callbacks import ClusteringMetrics
 from vade_tf.metrics import clustering_scores
 from vade_tf.tools.fetched_sets import SOURCES
 
@@ -197,7 +198,8 @@ def summary(records: list[dict]) -> dict:
         row["gmm_full_acc"] = float(np.median(gmm)) if gmm else None
         row["holds_kmeans"] = row["vade_acc"] >= row["kmeans_acc"]
         row["holds_start"] = row["vade_acc"] >= row["start_acc"]
-        row["no_collapse"] = row["largest_cluster_max"] <= max(0.9, row["largest_class"])
+        collapsed = max(ClusteringMetrics.COLLAPSED, row["largest_class"])  # unless a class is that large
+        row["no_collapse"] = row["largest_cluster_max"] <= collapsed
         table[name] = row
     return table
 

@@ -60,8 +60,9 @@ def vade_epochs(size: dict, x: np.ndarray) -> dict:
         for precision in PRECISIONS:
             config = load_config(overrides={
                 "model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
-                "model.n_clusters": size["k"], "train.batch_size": batch_size,
-                "train.mixed_precision": precision, "train.jit_compile": True})
+                "model.n_clusters": size["k"], "model.likelihood": "bernoulli",  # uniform(0, 1) pixels
+                "train.batch_size": batch_size, "train.mixed_precision": precision,
+                "train.jit_compile": True})
             config = resolve_auto(config, Dataset(x, None, "synthetic"))
             model = build_model(config, x.shape[1], seed=0)
             compile_for_training(model, config, steps)

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vade_tf.config import load_config
+from vade_tf.validation import AUTO
 
 D = 784
 
@@ -107,6 +108,9 @@ def main() -> None:
 
     config = load_config(args.config)  # vade-tf's own reading of it, defaults included (no TensorFlow)
     m, t = config.model, config.train
+    if AUTO in (m.hidden_dims, m.latent_dim):
+        raise SystemExit(f"{args.config}: the reference needs model.hidden_dims and model.latent_dim "
+                         "stated, not auto (configs/mnist.json states them)")
     # PyTorch's default is one thread per physical core; vade-tf uses every logical CPU, so this does too.
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
