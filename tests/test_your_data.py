@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pytest
+import scipy.sparse
 import tensorflow as tf
 from conftest import FAST, TINY_ESTIMATOR, blobs
 
@@ -26,7 +27,9 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert small.model.likelihood == "gaussian" and small.train.jit_compile is False
     assert (small.pretrain.batch_size, small.train.batch_size) == (32, 16)
     assert small.pretrain.epochs == 200 and small.train.epochs == 50  # about 1,000 steps, within the bounds
-    large = _resolved(np.zeros((70_000, 784), np.float32))
+    strokes = np.zeros((70_000, 784), np.float32)
+    strokes[:, 300:310] = 1.0  # ink on a blank background
+    large = _resolved(strokes)
     assert large.model.hidden_dims == (500, 500, 2000) and large.model.latent_dim == 10  # the paper's
     assert (large.pretrain.batch_size, large.train.batch_size, large.train.epochs) == (256, 100, 10)
     assert large.model.likelihood == "bernoulli" and large.train.jit_compile is True
@@ -37,6 +40,19 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert _resolved(rng.uniform(0.2, 0.8, (100, 5)).astype(np.float32)).model.likelihood == "gaussian"
     pixels = np.where(rng.uniform(size=(100, 20)) < 0.5, 0.0, rng.uniform(size=(100, 20))).astype(np.float32)
     assert _resolved(pixels).model.likelihood == "bernoulli"
+    # TF-IDF rows (unit length, most terms absent) are mostly zeros too, but their weights are small
+    # fractions of [0, 1]: Gaussian, held dense or sparse.
+    from sklearn.preprocessing import normalize
+
+    from vade_tf.data.sparse import SparseRows
+
+    counts = rng.poisson(0.2, size=(100, 200)).astype(np.float32)
+    counts[:, 0] += 1  # no empty document
+    tfidf = normalize(counts).astype(np.float32)
+    assert np.mean(tfidf == 0) > 0.75 and tfidf[tfidf > 0].mean() < 0.2
+    assert _resolved(tfidf).model.likelihood == "gaussian"
+    assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(tfidf)), "X") == "gaussian"
+    assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(pixels)), "X") == "bernoulli"
 
 
 def test_auto_is_refused_where_no_rule_derives_a_value():
@@ -179,3 +195,24 @@ def test_a_small_fit_keeps_its_start_on_separated_clusters_from_the_first_epoch(
     estimator = VaDEClustering(n_clusters=3, epochs=2, random_state=0, settings={**FAST}).fit(x)
     first = estimator.metrics_["restarts"][0]["epochs"][0]
     assert first["partition_agreement"] >= 0.98 and estimator.metrics_["collapse"] is None
+
+
+def test_a_run_trains_each_start_from_one_autoencoder_and_keeps_the_best_elbo(tmp_path):
+    from sklearn.cluster import KMeans
+
+    x, _ = blobs(n_samples=90)
+    estimator = VaDEClustering(**TINY_ESTIMATOR, run_dir=str(tmp_path / "run")).fit(x)
+    records = estimator.metrics_["restarts"]
+    assert [(r["start"], r["directory"]) for r in records] == [("spectral", "."), ("kmeans", "start_kmeans")]
+    elbos = [r["final"]["elbo"] for r in records]
+    best = estimator.metrics_["best_restart"]
+    assert best == int(np.argmax(elbos)) and estimator.metrics_["elbo"] == elbos[best]
+    # The kmeans start is k-means of the features as given, its prior set on the shared autoencoder.
+    partition = np.load(tmp_path / "run" / "start_kmeans" / "pretrain" / "partition.npy")
+    expected = KMeans(3, n_init=1, random_state=0).fit_predict(x.astype(np.float64))
+    np.testing.assert_array_equal(partition, expected)
+    # The saved model is the kept start's: its score is the run's final ELBO, estimated anew.
+    assert estimator.score(x) == pytest.approx(estimator.metrics_["elbo"], rel=0.05)
+    paper = VaDEClustering(**{**TINY_ESTIMATOR, "settings": {**TINY_ESTIMATOR["settings"],
+                                                             "pretrain.other_starts": []}}).fit(x)
+    assert [r["start"] for r in paper.metrics_["restarts"]] == ["spectral"]
