@@ -97,6 +97,23 @@ def test_partition_moments_are_each_clusters_share_mean_and_variance():
         np.testing.assert_allclose(np.diag(covariances[c]), variances[c])
 
 
+def test_shrinkage_pulls_a_small_clusters_covariance_toward_the_pooled_one():
+    """(n_c S_c + s S) / (n_c + s), S the count-weighted mean of the clusters' covariances: a cluster
+    of 3 samples on a line (singular alone) becomes well-conditioned, one of 300 keeps its own."""
+    rng = np.random.default_rng(0)
+    thin = np.column_stack([np.arange(3.0), np.zeros(3)]) + 10  # every sample on one line
+    z = np.concatenate([thin, rng.normal(size=(300, 2))])
+    assignments = np.repeat([0, 1], [3, 300])
+    _, _, own = partition_moments(z, assignments, 2, covariance="full")
+    _, _, shrunk = partition_moments(z, assignments, 2, covariance="full", shrinkage=10.0)
+    raw = own - 1e-6 * np.eye(2)
+    pooled = (3 * raw[0] + 300 * raw[1]) / 303
+    for c, n in enumerate((3, 300)):
+        np.testing.assert_allclose(shrunk[c], (n * raw[c] + 10 * pooled) / (n + 10) + 1e-6 * np.eye(2))
+    assert np.linalg.eigvalsh(own[0]).min() < 1e-5 < 0.5 < np.linalg.eigvalsh(shrunk[0]).min()
+    np.testing.assert_allclose(shrunk[1], own[1], atol=0.05)
+
+
 def test_partition_moments_reject_an_empty_cluster():
     with pytest.raises(ValueError, match=r"cluster\(s\) \[2\] empty"):
         partition_moments(np.zeros((4, 2)), np.array([0, 1, 0, 1]), 3)

@@ -18,6 +18,10 @@ from vade_tf.errors import ConfigError
 from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS
 from vade_tf.validation import AUTO
 
+# How the starting partition is made (pretrain.mixture_init): a GMM, spectral clustering or UMAP + GMM
+# of the pretrained latent means, or k-means of the features as given.
+START_METHODS = ("gmm", "spectral", "umap", "kmeans")
+
 
 def setting(default: Any, **allowed: Any):
     """A config field: its default and what ``validation.check_config`` allows (``choices``; bounds
@@ -109,12 +113,20 @@ class PretrainConfig:
     # Covariance of that GaussianMixture. "full" follows pretrained latent clusters, which are not
     # axis-aligned; a diagonal prior then keeps their diagonals.
     gmm_covariance: str = setting("diag", choices=("diag", "full"))
-    # How the latent is partitioned before the prior is set: "gmm" (the paper: a GaussianMixture),
-    # "spectral" (the default): spectral clustering on the k-nearest-neighbour graph of the latent
-    # means, or "umap" (UMAP + GMM, see umap_neighbors); for the last two the prior takes each
-    # cluster's weight, mean and covariance. Pretrained clusters are curved; the graph follows
+    # How the starting partition is made before the prior is set: "gmm" (the paper: a GaussianMixture
+    # of the latent means), "spectral" (the default): spectral clustering on the k-nearest-neighbour
+    # graph of the latent means, "umap" (UMAP + GMM, see umap_neighbors), or "kmeans" (k-means of the
+    # features as given); for all but "gmm" the prior takes each cluster's weight, mean and covariance
+    # in the latent. Pretrained clusters are curved; the graph follows
     # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
-    mixture_init: str = setting("spectral", choices=("gmm", "spectral", "umap"))
+    mixture_init: str = setting("spectral", choices=START_METHODS)
+    # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
+    # keeps the one whose final ELBO is highest (the paper's criterion between restarts, never the
+    # labels). "kmeans", k-means of the features as given, is the partition a user would try first:
+    # where it explains the data better than the latent's partition, the ELBO keeps it (tables whose
+    # autoencoder partitions worse than their raw features; docs/guide.md, step 11). Needs in-memory
+    # features. []: mixture_init's start alone (the paper configs).
+    other_starts: tuple[str, ...] = setting(("kmeans",), choices=START_METHODS)
     # Neighbours per point in that graph (the default was chosen on the digits by the final ELBO,
     # docs/guide.md; each shipped config states the number it was measured with).
     spectral_neighbors: int = setting(40, minimum=2)

@@ -30,7 +30,8 @@ from vade_tf.timing import Stopwatch
 from vade_tf.validation import image_shape_for
 
 # pretrain.mixture_init -> what partitions the pretrained latent, for the console.
-PARTITION_NAMES = {"spectral": "spectral clustering", "gmm": "GMM", "umap": "UMAP + GMM"}
+PARTITION_NAMES = {"spectral": "spectral clustering of the latent means", "gmm": "GMM of the latent means",
+                   "umap": "UMAP + GMM of the latent means", "kmeans": "k-means of the features"}
 
 
 def build_model(config: Config, input_dim: int, seed: int,
@@ -118,7 +119,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
             history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
                                            config.train.jit_compile)
     partition_name = PARTITION_NAMES[config.pretrain.mixture_init]
-    with stopwatch.phase("partition", say=f"{partition_name} of the latent means" if verbose else None):
+    with stopwatch.phase("partition", say=partition_name if verbose else None):
         assignments = initialise_mixture(model, data.x, config.pretrain, seed, config.train.jit_compile)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / rundir.PRETRAIN_INFO).unlink(missing_ok=True)  # the cache is incomplete until it is rewritten
@@ -131,7 +132,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
         prior_assignments = assign_clusters(model, data.x, config.train.jit_compile)
         info["vade_init"] = clustering_scores(data.y, prior_assignments)
         if verbose:
-            print(f"starting partition (autoencoder + {PARTITION_NAMES[config.pretrain.mixture_init]}): "
+            print(f"starting partition ({partition_name}): "
                   f"acc {info['partition']['acc']:.4f} nmi {info['partition']['nmi']:.4f}; the prior made "
                   f"from it: acc {info['vade_init']['acc']:.4f}")
         if log_dir is not None:

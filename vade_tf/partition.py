@@ -78,6 +78,16 @@ def umap_partition(z: np.ndarray, n_clusters: int, n_neighbors: int, n_init: int
     return gaussian_mixture(embedding, n_clusters, n_init, seed, "full").predict(embedding)
 
 
+def input_kmeans_partition(x, n_clusters: int, n_init: int, seed: int) -> np.ndarray:
+    """k-means on the features as given (what a user tries first), not on the latent: the best of
+    ``n_init`` seeded runs. ``x`` is an in-memory array or ``SparseRows`` (clustered sparse; streamed
+    features are refused before a run, ``validation.check_data``)."""
+    from vade_tf.data.sparse import SparseRows
+
+    features = x.matrix if isinstance(x, SparseRows) else np.asarray(x, np.float64)
+    return KMeans(n_clusters, n_init=n_init, random_state=seed).fit_predict(features)
+
+
 def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
                       covariance: str = "diag", shrinkage: float = 0.0) -> tuple[np.ndarray, np.ndarray,
                                                                                   np.ndarray]:
@@ -114,12 +124,14 @@ def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: boo
     """Partition the latent means (``mixture_init``: a GMM, spectral clustering or UMAP + GMM), set
     pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
     z = encode_means(model, x, jit_compile)
-    if config.mixture_init in ("spectral", "umap"):
+    if config.mixture_init in ("spectral", "umap", "kmeans"):
         if config.mixture_init == "spectral":
             assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors,
                                              config.gmm_n_init, seed)
-        else:
+        elif config.mixture_init == "umap":
             assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
+        else:
+            assignments = input_kmeans_partition(x, model.n_clusters, config.gmm_n_init, seed)
         weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance,
                                                         config.prior_shrinkage)
     else:

@@ -79,6 +79,7 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         pretrain.pop("umap_neighbors")
     if not pretrain["prior_shrinkage"]:  # as before the key existed
         pretrain.pop("prior_shrinkage")
+    pretrain.pop("other_starts")  # trained beside this start, from its autoencoder: they shape neither
     fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain}
     if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
         fingerprint["mixed_precision"] = config.train.mixed_precision

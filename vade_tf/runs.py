@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import keras
 import tensorflow as tf
@@ -53,17 +53,44 @@ def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
     return run_dir / (f"restart_{restart}" if config.train.restarts > 1 else ".")
 
 
-def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: int, verbose: int,
+class Start(NamedTuple):
+    """One VaDE trained in a run: a restart (its seed and autoencoder) and a starting partition."""
+    restart: int
+    config: Config      # the run's, with this start's pretrain.mixture_init
+    directory: Path     # its pretraining cache, checkpoints and pictures
+    name: str           # its TensorBoard run, under logs/
+
+
+def starts(config: Config, run_dir: Path) -> list[Start]:
+    """Every VaDE a run trains: for each restart, the start ``pretrain.mixture_init`` makes, then each
+    of ``pretrain.other_starts``, which partitions that restart's autoencoder anew (read through
+    ``pretrain.from_dir``) in a folder of its own."""
+    trained = []
+    for r in range(config.train.restarts):
+        restart_dir = _restart_dir(run_dir, r, config)
+        trained.append(Start(r, config, restart_dir, f"restart_{r}"))
+        for method in config.pretrain.other_starts:
+            if method == config.pretrain.mixture_init:
+                continue
+            pretrain = dataclasses.replace(config.pretrain, mixture_init=method, other_starts=(),
+                                           from_dir=config.pretrain.from_dir or str(restart_dir))
+            trained.append(Start(r, dataclasses.replace(config, pretrain=pretrain),
+                                 restart_dir / f"start_{method}", f"restart_{r}_start_{method}"))
+    return trained
+
+
+def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbose: int,
                  strategy: tf.distribute.Strategy, stopwatch: Stopwatch,
-                 evaluation_data: Optional[Dataset] = None) -> dict:
-    """Pretrain (or reuse the cache), then train restart ``r`` up to ``epochs`` (resuming from its
+                 evaluation_data: Optional[Dataset] = None, several: bool = False) -> dict:
+    """Pretrain (or reuse the cache), then train ``start`` up to ``epochs`` (resuming from its
     checkpoints), evaluate; returns its record with the trained ``model``. With ``evaluation_data``
     the record's ``init`` also scores the starting model (the prior made from the partition) on that
-    split: the held-out protocol's start, which training must not fall below."""
+    split: the held-out protocol's start, which training must not fall below. ``several``: one of a
+    run's several starts, whose ELBO is printed."""
+    config, r, restart_dir = start.config, start.restart, start.directory
     seed = config.seed + r
     keras.utils.set_random_seed(seed)
-    restart_dir = _restart_dir(run_dir, r, config)
-    log_dir = run_dir / "logs" / f"restart_{r}"
+    log_dir = run_dir / "logs" / start.name
     # Under a distribution strategy every variable is created on each device (initial values from
     # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
     # the chief's everywhere.
@@ -92,10 +119,12 @@ def _run_restart(config: Config, data: Dataset, run_dir: Path, r: int, epochs: i
             final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     if epochs == config.train.epochs:
         summaries.write_hparams(final)
-    if verbose and config.train.restarts > 1:
-        print(f"restart {r}: elbo {final['elbo']:.3f} after {epochs} epochs")
-    return {"restart": r, "seed": seed, "final": final, "epochs": history, "model": model, "init": init,
-            "collapse": first_collapse(history, model.n_clusters)}
+    if verbose and several:
+        print(f"restart {r}, {config.pretrain.mixture_init} start: elbo {final['elbo']:.3f} after {epochs} "
+              "epochs")
+    return {"restart": r, "start": config.pretrain.mixture_init, "seed": seed,
+            "directory": str(restart_dir.relative_to(run_dir)), "final": final, "epochs": history,
+            "model": model, "init": init, "collapse": first_collapse(history, model.n_clusters)}
 
 
 def first_collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
@@ -110,39 +139,44 @@ def first_collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
 def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,
                evaluation_data: Optional[Dataset]) -> dict:
     """VaDE with ``train.restarts`` initialisations (seeds seed..seed+N-1), each pretrained and
-    trained; the one with the best final ELBO is kept: the paper's protocol, never by accuracy."""
+    trained from each of its starts (``starts``); the one with the best final ELBO is kept: the
+    paper's protocol, never by accuracy."""
     start, t = time.perf_counter(), config.train
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
     check_strategy(config, strategy)
-    for r in range(t.restarts):  # before anything is written
-        check_resumable(_restart_dir(run_dir, r, config) / rundir.CHECKPOINT_DIR,
-                        checkpoint_identity(config, data.input_dim))
+    trained = starts(config, run_dir)
+    for each in trained:  # before anything is written
+        check_resumable(each.directory / rundir.CHECKPOINT_DIR,
+                        checkpoint_identity(each.config, data.input_dim))
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     files.write_json(run_dir / rundir.CONFIG_FILE, config.to_dict())
 
-    # With restart_selection_epochs, every restart trains that many epochs and only the one with the
+    # With restart_selection_epochs, every start trains that many epochs and only the one with the
     # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
-    selecting = t.restarts > 1 and 0 < t.restart_selection_epochs < t.epochs
+    selecting = len(trained) > 1 and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
     stopwatch = Stopwatch()
-    restarts = [_run_restart(config, data, run_dir, r, first_phase, verbose, strategy, stopwatch,
-                             evaluation_data) for r in range(t.restarts)]
-    best = best_restart(restarts)
+    several = len(trained) > 1
+    restarts = [_run_restart(each, data, run_dir, first_phase, verbose, strategy, stopwatch, evaluation_data,
+                             several) for each in trained]
+    best_index = best_restart(restarts)
+    best = restarts[best_index]
     if selecting:
         if verbose:
-            print(f"restart {best['restart']} has the best ELBO after {first_phase} epochs; training it on")
+            print(f"restart {best['restart']}, {best['start']} start, has the best ELBO after {first_phase} "
+                  "epochs; training it on")
         best["selection"] = best["final"]
-        best.update(_run_restart(config, data, run_dir, best["restart"], t.epochs, verbose, strategy,
-                                 stopwatch, evaluation_data))
+        best.update(_run_restart(trained[best_index], data, run_dir, t.epochs, verbose, strategy, stopwatch,
+                                 evaluation_data, several))
     model = best.pop("model")
     for record in restarts:
         record.pop("model", None)
     model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
     files.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
 
-    metrics = {"method": "vade", **best["final"], "best_restart": best["restart"], "seed": config.seed,
+    metrics = {"method": "vade", **best["final"], "best_restart": best_index, "seed": config.seed,
                "command": command, "n_samples": int(len(data.x)), "collapse": best["collapse"],
                "restarts": restarts}
     if evaluation_data is not None:
@@ -156,9 +190,9 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     return metrics
 
 
-def best_restart(records: list[dict]) -> dict:
-    """The restart whose final ELBO is highest: the paper's criterion, never the accuracy."""
-    return max(records, key=lambda record: record["final"]["elbo"])
+def best_restart(records: list[dict]) -> int:
+    """The index of the record whose final ELBO is highest: the paper's criterion, never the accuracy."""
+    return max(range(len(records)), key=lambda i: records[i]["final"]["elbo"])
 
 
 def train_baseline(config: Config, run_dir: Path, verbose: int, command: Optional[str], data: Dataset,

@@ -87,10 +87,12 @@ def _allowed(path: str, value: Any, allowed: dict) -> None:
     """``value`` (each item of a list) against a field's ``setting``."""
     if value == AUTO and allowed.get("auto"):
         return
-    if "choices" in allowed and value not in allowed["choices"]:
-        names = ", ".join("null" if a is None else a for a in allowed["choices"])
-        raise ConfigError(f"{path}: unknown value {value!r}; allowed: {names}")
-    if isinstance(value, tuple):
+    if "choices" in allowed:
+        for item in value if isinstance(value, tuple) else (value,):
+            if item not in allowed["choices"]:
+                names = ", ".join("null" if a is None else a for a in allowed["choices"])
+                raise ConfigError(f"{path}: unknown value {item!r}; allowed: {names}")
+    if isinstance(value, tuple) and "minimum" in allowed:
         if (allowed.get("nonempty") and not value) or any(item < allowed["minimum"] for item in value):
             kind = "a non-empty list" if allowed.get("nonempty") else "a list (empty for none)"
             raise ConfigError(f"{path}: got {list(value)!r}, must be {kind} of values >= "
@@ -154,6 +156,10 @@ def check_data(config, data) -> None:
         if config.train.partition_warmup_epochs:
             raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
                               "to 0 for this run")
+        if "kmeans" in (config.pretrain.mixture_init, *config.pretrain.other_starts):
+            raise ConfigError(f"pretrain: the kmeans start clusters the features in memory, which "
+                              f"{data.name}'s streamed features do not allow; set pretrain.other_starts=[] "
+                              "and another mixture_init")
         if config.train.validation_fraction:
             raise ConfigError("train.validation_fraction: streamed features cannot be split in memory; "
                               "set it to 0")

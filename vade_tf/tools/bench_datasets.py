@@ -146,12 +146,13 @@ def vade(x: np.ndarray, y: np.ndarray, k: int, seed: int, run_dir: Path, setting
     model = VaDEClustering(n_clusters=k, random_state=seed, **params, settings=others or None,
                            run_dir=str(run_dir)).fit(x)
     seconds = time.perf_counter() - start
-    restart = model.metrics_["restarts"][model.metrics_["best_restart"]]
-    partition = np.load(run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)
+    restart = model.metrics_["restarts"][model.metrics_["best_restart"]]  # the start the ELBO kept
+    partition = np.load(run_dir / restart["directory"] / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)
     epochs = [{key: epoch[key] for key in ("epoch", "elbo", "largest_cluster", "partition_agreement")
                if key in epoch}
               for epoch in restart["epochs"]]
-    return {"start": clustering_scores(y, partition), "final": clustering_scores(y, model.labels_),
+    return {"start": clustering_scores(y, partition), "start_method": restart["start"],
+            "start_directory": restart["directory"], "final": clustering_scores(y, model.labels_),
             "elbo": model.metrics_["elbo"], "seconds": seconds, "epochs": epochs,
             "largest_cluster_max": max((e["largest_cluster"] for e in epochs), default=None),
             "collapse": model.metrics_.get("collapse"), "config": model.config_.to_dict()}
