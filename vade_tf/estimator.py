@@ -158,15 +158,12 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
                              "least 2); pass more samples or lower n_clusters")
         from vade_tf.data import Dataset  # TensorFlow loads from here on
         from vade_tf.exporting import load_run
-        from vade_tf.recipe import resolve_auto
         from vade_tf.runs import train_and_evaluate
 
-        data = Dataset(features, None, "X")
-        config = resolve_auto(config, data)
         with _run_directory(self.run_dir) as run_dir:
-            metrics = train_and_evaluate(config, run_dir, self.verbose, data=data)
-            model, _, _ = load_run(run_dir)
-        self._fitted(model, config, metrics)
+            metrics = train_and_evaluate(config, run_dir, self.verbose, data=Dataset(features, None, "X"))
+            model, resolved, _ = load_run(run_dir)  # the config as the run resolved it ("auto" values)
+        self._fitted(model, config_from_dict(resolved), metrics)
         self.labels_ = self._trained.probabilities(features).argmax(axis=1)  # X is checked already
         return self
 

@@ -121,8 +121,9 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
 
 
 def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: bool = True) -> np.ndarray:
-    """Partition the latent means (``mixture_init``: a GMM, spectral clustering or UMAP + GMM), set
-    pi, mu_c, sigma_c^2 from it, and return the partition: a hard cluster for every sample."""
+    """Make the starting partition (``mixture_init``: a GMM, spectral clustering or UMAP + GMM of the
+    latent means, or k-means of the features ``x``), set pi, mu_c, sigma_c^2 from it in the latent,
+    and return the partition: a hard cluster for every sample."""
     z = encode_means(model, x, jit_compile)
     if config.mixture_init in ("spectral", "umap", "kmeans"):
         if config.mixture_init == "spectral":

@@ -155,10 +155,10 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
 
     # With restart_selection_epochs, every start trains that many epochs and only the one with the
     # best ELBO then runs to the end (it resumes from its checkpoint); otherwise all run to the end.
-    selecting = len(trained) > 1 and 0 < t.restart_selection_epochs < t.epochs
+    several = len(trained) > 1
+    selecting = several and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
     stopwatch = Stopwatch()
-    several = len(trained) > 1
     restarts = [_run_restart(each, data, run_dir, first_phase, verbose, strategy, stopwatch, evaluation_data,
                              several) for each in trained]
     best_index = best_restart(restarts)
