@@ -13,6 +13,7 @@ from conftest import FAST, TINY_ESTIMATOR, blobs
 from vade_tf import VaDEClustering, exporting, recipe
 from vade_tf.config import Config, config_from_dict
 from vade_tf.data import Dataset
+from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError
 
 
@@ -44,8 +45,6 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     # fractions of [0, 1]: Gaussian, held dense or sparse.
     from sklearn.preprocessing import normalize
 
-    from vade_tf.data.sparse import SparseRows
-
     counts = rng.poisson(0.2, size=(100, 200)).astype(np.float32)
     counts[:, 0] += 1  # no empty document
     tfidf = normalize(counts).astype(np.float32)
@@ -53,6 +52,44 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert _resolved(tfidf).model.likelihood == "gaussian"
     assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(tfidf)), "X") == "gaussian"
     assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(pixels)), "X") == "bernoulli"
+    # A table of measurements in [0, 1] with one column nearly always 0 (the yeast table's) is
+    # continuous data, although a tenth of its values sit at the boundary.
+    table = rng.uniform(0.2, 0.8, (100, 8)).astype(np.float32)
+    table[:, 5] = np.where(rng.uniform(size=100) < 0.99, 0.0, 0.5)
+    assert np.mean((table == 0) | (table == 1)) > recipe.BOUNDARY_SHARE
+    assert _resolved(table).model.likelihood == "gaussian"
+    assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(table)), "X") == "gaussian"
+
+
+def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_different_units():
+    from vade_tf.scaling import UNIT_SPREAD, feature_moments, scaling_for
+
+    rng = np.random.default_rng(0)
+    spreads = np.array([1.0, 2.0, 0.5, 3.0, 1.5])
+    similar = rng.normal(5.0, spreads, size=(200, 5)).astype(np.float32)
+    assert _resolved(similar).model.standardize == "global"
+    units = similar * np.array([1.0, 1.0, 1.0, 1.0, 10 * UNIT_SPREAD], np.float32)  # one column in other units
+    assert _resolved(units).model.standardize == "features"
+    assert _resolved(rng.uniform(size=(50, 4)).astype(np.float32) < 0.5,  # Bernoulli data is not scaled
+                     model={"likelihood": "bernoulli"}).model.standardize == "none"
+    assert scaling_for(np.full((10, 3), 2.0)) == "global"  # nothing varies: only shifted
+    # "global": each feature centred, one pooled deviation for all, so relative spreads are kept and the
+    # scaled features' mean variance is 1; a constant feature is only shifted under "features".
+    offset, scale = feature_moments(similar, "global")
+    np.testing.assert_allclose(offset, similar.mean(axis=0), rtol=1e-6)
+    assert np.ptp(scale) == 0 and np.isclose(np.mean(((similar - offset) / scale).var(axis=0)), 1.0)
+    with_constant = np.c_[similar, np.full(200, 7.0, np.float32)]
+    offset, scale = feature_moments(with_constant, "features")
+    np.testing.assert_allclose(scale, np.r_[with_constant[:, :5].std(axis=0), 1.0], rtol=1e-5)
+    sparse = feature_moments(SparseRows(scipy.sparse.csr_matrix(similar)), "global")
+    np.testing.assert_allclose(sparse[1], feature_moments(similar, "global")[1], rtol=1e-6)
+
+
+def test_a_config_stating_standardize_true_or_false_means_features_or_none():
+    assert config_from_dict({"model": {"standardize": True}}).model.standardize == "features"
+    assert config_from_dict({"model": {"standardize": False}}).model.standardize == "none"
+    with pytest.raises(ConfigError, match="model.standardize: unknown value 'yes'; allowed: features, global, none"):
+        config_from_dict({"model": {"standardize": "yes"}})
 
 
 def test_auto_is_refused_where_no_rule_derives_a_value():
@@ -115,8 +152,10 @@ def test_features_of_scale_1e4_train_without_a_scaler(unscaled):
     estimator, x, y, _ = unscaled
     model = estimator._trained.model
     assert estimator.config_.model.likelihood == "gaussian" and model.standardize
+    assert estimator.config_.model.standardize == "global"  # the blobs' features share one unit
     np.testing.assert_allclose(model.feature_offset.numpy(), x.mean(axis=0), rtol=1e-5)
-    np.testing.assert_allclose(model.feature_scale.numpy(), x.std(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(model.feature_scale.numpy(), np.sqrt(x.astype(np.float64).var(axis=0).mean()),
+                               rtol=1e-4)
     assert np.isfinite(estimator.score(x))
     # Invariance: the same blobs at unit scale are clustered the same, as the networks see the same rows.
     at_unit_scale = VaDEClustering(**TINY_ESTIMATOR).fit(blobs(n_samples=90)[0])

@@ -21,6 +21,8 @@ from vade_tf.validation import AUTO
 # How the starting partition is made (pretrain.mixture_init): a GMM, spectral clustering or UMAP + GMM
 # of the pretrained latent means, or k-means of the features as given.
 START_METHODS = ("gmm", "spectral", "umap", "kmeans")
+# How a Gaussian model scales its features (model.standardize).
+SCALINGS = ("features", "global", "none")
 
 
 def setting(default: Any, **allowed: Any):
@@ -70,10 +72,14 @@ class ModelConfig:
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features; "auto":
     # bernoulli when every feature lies in [0, 1], else gaussian.
     likelihood: str = setting(AUTO, choices=LIKELIHOODS, auto=True)
-    # Gaussian likelihood: model the features standardised, (x - mean) / std per feature with the
-    # training data's moments, kept in the weights (and the SavedModel), so raw rows of any scale go
-    # in; the ELBO stays the raw rows' density. false: the features as given.
-    standardize: bool = True
+    # Gaussian likelihood: how the model scales the features before the networks see them, with the
+    # training data's moments kept in the weights (and the SavedModel), so raw rows of any scale go in
+    # and the ELBO stays the raw rows' density. "features": each feature (x - mean) / its deviation;
+    # "global": each feature centred, all divided by one pooled deviation, so the features keep their
+    # relative spreads as k-means sees them; "none": the features as given. "auto": "features" when
+    # the features' deviations differ by over recipe.UNIT_SPREAD (different units: the widest would
+    # be all a raw-scale model sees), else "global"; "none" for features streamed from disk.
+    standardize: str = setting(AUTO, choices=SCALINGS, auto=True)
     # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (the default: L_c L_c^T,
     # a Cholesky factor per cluster): pretrained latent clusters are elongated and tilted, which a diagonal
     # Gaussian cannot follow, so its posterior disagrees with the partition it was made from.
@@ -271,7 +277,9 @@ SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
 # Keys added after runs were recorded, with the value that reproduces what a run whose config.json
 # lacks them computed (their defaults now compute something else): a recorded run is compared with
 # a config on these values, not on today's defaults.
-LATER_KEYS = {"model.standardize": False, "pretrain.prior_shrinkage": 0.0}
+LATER_KEYS = {"model.standardize": "none", "pretrain.prior_shrinkage": 0.0}
+# Values a key took before it took these: a config or a recorded run that states one means this.
+FORMER_VALUES = {"model.standardize": {True: "features", False: "none"}}
 
 
 def flat(config_dict: dict) -> dict:
@@ -284,8 +292,18 @@ def flat(config_dict: dict) -> dict:
     return flattened
 
 
+def _current_values(raw: dict) -> dict:
+    """``raw`` with each of ``FORMER_VALUES`` stated as the value it now has."""
+    for dotted, renamed in FORMER_VALUES.items():
+        section, key = dotted.split(".")
+        stated = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if isinstance(stated, bool) and stated in renamed:
+            raw = apply_overrides(raw, {dotted: renamed[stated]})
+    return raw
+
+
 def config_from_dict(raw: dict) -> Config:
-    config = validation.build(Config, raw, "")
+    config = validation.build(Config, _current_values(raw), "")
     validation.check_config(config)
     return config
 

@@ -13,19 +13,18 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
-from sklearn.utils.sparsefuncs import mean_variance_axis
 
 from vade_tf import files, rundir
 from vade_tf.config import Config
 from vade_tf.data import Dataset
 from vade_tf.data.dataset import in_memory
-from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError
 from vade_tf.inference import assign_clusters
 from vade_tf.metrics import clustering_scores
 from vade_tf.model import VaDE
 from vade_tf.partition import initialise_mixture
 from vade_tf.pretrain import pretrain_autoencoder
+from vade_tf.scaling import feature_moments
 from vade_tf.timing import Stopwatch
 from vade_tf.validation import image_shape_for
 
@@ -42,34 +41,21 @@ def build_model(config: Config, input_dim: int, seed: int,
                  architecture=m.architecture, conv_filters=m.conv_filters, conv_dense=m.conv_dense,
                  image_shape=image_shape_for(config, data_image_shape), covariance=m.covariance,
                  hidden_dtype=None if precision == "none" else precision,
-                 standardize=m.standardize and m.likelihood == "gaussian")
+                 standardize=m.standardize != "none" and m.likelihood == "gaussian")
     model.build((None, input_dim))
     return model
 
 
-def feature_moments(x) -> tuple[np.ndarray, np.ndarray]:
-    """Each feature's mean and standard deviation of an array or a sparse matrix (``SparseRows``,
-    without densifying it), in float64 so columns near 1e30 do not overflow; a constant column's
-    deviation is taken as 1 (it is only shifted)."""
-    if isinstance(x, SparseRows):
-        mean, variance = mean_variance_axis(x.matrix.astype(np.float64), axis=0)
-        std = np.sqrt(np.maximum(variance, 0.0))  # round-off can take a constant column below 0
-    else:
-        x = np.asarray(x, np.float64)
-        mean, std = x.mean(axis=0), x.std(axis=0)
-    constant = ~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))
-    return mean, np.where(constant, 1.0, std)
-
-
-def standardize_model(model: VaDE, data: Dataset) -> None:
-    """Set a standardising model's feature moments from the training data; the model applies them to
-    every batch it sees, in pretraining, training and serving."""
+def standardize_model(model: VaDE, data: Dataset, scaling: str) -> None:
+    """Set a standardising model's offset and scale from the training data, as ``scaling``
+    (model.standardize) says; the model applies them to every batch it sees, in pretraining,
+    training and serving."""
     if not model.standardize:
         return
     if not in_memory(data.x):
         raise ConfigError(f"model.standardize: {data.name}'s features are streamed from disk, and their "
-                          "moments would need a pass of their own; set model.standardize=false")
-    model.set_standardization(*feature_moments(data.x))
+                          "moments would need a pass of their own; set model.standardize=none")
+    model.set_standardization(*feature_moments(data.x, scaling))
 
 
 def _cached_info(cache: Path) -> Optional[dict]:
@@ -90,7 +76,8 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     partition is made anew, into ``cache`` (never into from_dir); any other difference means
     pretraining anew (or, with from_dir, an error).
     """
-    standardize_model(model, data)  # before any weights load: theirs are the same moments
+    # before any weights load: theirs are the same moments
+    standardize_model(model, data, config.model.standardize)
     fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
     digest = rundir.fingerprint_digest(fingerprint)
     borrowed = config.pretrain.from_dir is not None

@@ -19,14 +19,16 @@ from vade_tf.config import Config
 from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError
 from vade_tf.registry import LIKELIHOODS
+from vade_tf.scaling import scaling_for
 from vade_tf.validation import AUTO
 
 TARGET_STEPS = 1000  # optimizer steps of pretraining, and of VaDE training, that "auto" epochs aim at
 XLA_MIN_SAMPLES = 5000  # from here up "auto" compiles the steps with XLA
-# An "auto" likelihood is Bernoulli for features in [0, 1] of which at least BOUNDARY_SHARE sit exactly
-# at 0 or 1 (pixels on a background, binary features) and whose other values average at least
-# INTENSITY_MEAN: intensities that use the range, as pixels do. Continuous measurements that happen to
-# lie in [0, 1], and weights that are small fractions of it (TF-IDF rows of unit length: BBC news'
+# An "auto" likelihood is Bernoulli for features in [0, 1] most of which have at least BOUNDARY_SHARE
+# of their values exactly at 0 or 1 (pixels on a background, binary features) and whose other values
+# average at least INTENSITY_MEAN: intensities that use the range, as pixels do. Continuous
+# measurements that happen to lie in [0, 1] (a table with one near-constant column among them: the
+# yeast table's), and weights that are small fractions of it (TF-IDF rows of unit length: BBC news'
 # nonzero values average 0.095, and as Bernoulli data VaDE clustered them at chance), get a Gaussian.
 BOUNDARY_SHARE = 0.1
 INTENSITY_MEAN = 0.25
@@ -62,14 +64,17 @@ def likelihood_for(x, source: str) -> str:
     if not (len(x) and low <= x.min() and x.max() <= high):
         return "gaussian"
     if isinstance(x, SparseRows):  # the implicit zeros are at the boundary
-        matrix = x.matrix
-        ends = matrix.shape[0] * matrix.shape[1] - matrix.nnz + np.count_nonzero(matrix.data == high)
+        matrix = x.matrix.tocsc()
+        ends = (matrix.shape[0] - np.diff(matrix.indptr)
+                + np.bincount(matrix.indices[matrix.data == high], minlength=matrix.shape[1]))
         positive = matrix.data[matrix.data > low]
     else:
-        ends = np.count_nonzero((x == low) | (x == high))
+        ends = np.count_nonzero((x == low) | (x == high), axis=0)
         positive = x[x > low]
     intensities = positive.size and positive.mean() >= INTENSITY_MEAN
-    return "bernoulli" if ends >= BOUNDARY_SHARE * x.shape[0] * x.shape[1] and intensities else "gaussian"
+    at_ends = np.median(ends) >= BOUNDARY_SHARE * x.shape[0]
+    return "bernoulli" if at_ends and intensities else "gaussian"
+
 
 
 def resolve_auto(config: Config, data) -> Config:
@@ -92,6 +97,9 @@ def resolve_auto(config: Config, data) -> Config:
     model, pretrain, train = config.model, config.pretrain, config.train
     if model.likelihood == AUTO:
         model = dataclasses.replace(model, likelihood=likelihood_for(data.x, data.name))
+    if model.standardize == AUTO:
+        scaling = scaling_for(data.x) if model.likelihood == "gaussian" else "none"
+        model = dataclasses.replace(model, standardize=scaling)
     if model.latent_dim == AUTO:
         model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
     if model.hidden_dims == AUTO:

@@ -72,8 +72,10 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         model.pop("conv_dense")
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
-    if not (model["standardize"] and model["likelihood"] == "gaussian"):  # as before the key existed
+    if model["standardize"] == "none" or model["likelihood"] != "gaussian":  # as before the key existed
         model.pop("standardize")
+    elif model["standardize"] == "features":  # as caches made while the key was true or false say it
+        model["standardize"] = True
     pretrain = dict(fields["pretrain"])
     if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
         pretrain.pop("umap_neighbors")
