@@ -28,6 +28,9 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert small.model.likelihood == "gaussian" and small.train.jit_compile is False
     assert (small.pretrain.batch_size, small.train.batch_size) == (32, 16)
     assert small.pretrain.epochs == 200 and small.train.epochs == 50  # about 1,000 steps, within the bounds
+    # The spectral graph's neighbours: the mean cluster size, within [5, 40].
+    assert small.pretrain.spectral_neighbors == 15
+    assert _resolved(rng.normal(size=(400, 4)), model={"n_clusters": 40}).pretrain.spectral_neighbors == 10
     strokes = np.zeros((70_000, 784), np.float32)
     strokes[:, 300:310] = 1.0  # ink on a blank background
     large = _resolved(strokes)
@@ -68,9 +71,9 @@ def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_differen
     spreads = np.array([1.0, 2.0, 0.5, 3.0, 1.5])
     similar = rng.normal(5.0, spreads, size=(200, 5)).astype(np.float32)
     assert _resolved(similar).model.standardize == "global"
-    units = similar * np.array([1.0, 1.0, 1.0, 1.0, 10 * UNIT_SPREAD], np.float32)  # one column in other units
+    units = similar * np.array([1.0, 1.0, 1.0, 1.0, 10 * UNIT_SPREAD], np.float32)  # one in other units
     assert _resolved(units).model.standardize == "features"
-    assert _resolved(rng.uniform(size=(50, 4)).astype(np.float32) < 0.5,  # Bernoulli data is not scaled
+    assert _resolved((rng.uniform(size=(50, 4)) < 0.5).astype(np.float32),  # Bernoulli data: not scaled
                      model={"likelihood": "bernoulli"}).model.standardize == "none"
     assert scaling_for(np.full((10, 3), 2.0)) == "global"  # nothing varies: only shifted
     # "global": each feature centred, one pooled deviation for all, so relative spreads are kept and the
@@ -88,7 +91,7 @@ def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_differen
 def test_a_config_stating_standardize_true_or_false_means_features_or_none():
     assert config_from_dict({"model": {"standardize": True}}).model.standardize == "features"
     assert config_from_dict({"model": {"standardize": False}}).model.standardize == "none"
-    with pytest.raises(ConfigError, match="model.standardize: unknown value 'yes'; allowed: features, global, none"):
+    with pytest.raises(ConfigError, match="standardize: unknown value 'yes'; allowed: features, global"):
         config_from_dict({"model": {"standardize": "yes"}})
 
 

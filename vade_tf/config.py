@@ -133,9 +133,11 @@ class PretrainConfig:
     # features, but on the digits scaled to [0, 1] the ELBO kept it over a better spectral start
     # (docs/guide.md, step 11), so it is offered, not the default. Needs in-memory features.
     other_starts: tuple[str, ...] = setting((), choices=START_METHODS)
-    # Neighbours per point in that graph (the default was chosen on the digits by the final ELBO,
-    # docs/guide.md; each shipped config states the number it was measured with).
-    spectral_neighbors: int = setting(40, minimum=2)
+    # Neighbours per point in that graph (each shipped config states the number it was measured
+    # with). "auto": the mean cluster size N / K within [5, 40] (40 was chosen on the digits by the
+    # final ELBO, docs/guide.md): a graph with more neighbours than a cluster has samples ties each
+    # sample to other clusters (ORL's faces, 10 per person).
+    spectral_neighbors: int = setting(AUTO, minimum=2, auto=True)
     # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
     umap_neighbors: int = setting(20, minimum=2)
     # The prior made from a partition (spectral, UMAP) takes each cluster's covariance shrunk toward

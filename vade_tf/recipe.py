@@ -44,6 +44,11 @@ def widths_for(n_samples: int) -> tuple[int, int, int]:
     return width, width, 4 * width
 
 
+def neighbors_for(n_samples: int, n_clusters: int) -> int:
+    """The spectral graph's neighbours: the mean cluster size N / K, within [5, 40]."""
+    return _within(n_samples // n_clusters, 5, 40)
+
+
 def batch_for(n_samples: int, divisor: int, low: int, high: int) -> int:
     """N / divisor within [low, high], and never more than N."""
     return min(_within(n_samples // divisor, low, high), n_samples)
@@ -104,6 +109,8 @@ def resolve_auto(config: Config, data) -> Config:
         model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
     if model.hidden_dims == AUTO:
         model = dataclasses.replace(model, hidden_dims=widths_for(n))
+    if pretrain.spectral_neighbors == AUTO:
+        pretrain = dataclasses.replace(pretrain, spectral_neighbors=neighbors_for(n, model.n_clusters))
     if pretrain.batch_size == AUTO:
         pretrain = dataclasses.replace(pretrain, batch_size=batch_for(n, 8, 32, 256))
     if pretrain.epochs == AUTO:

@@ -23,6 +23,7 @@ from vade_tf.inference import assign_clusters, encode_means
 from vade_tf.initialise import build_model
 from vade_tf.metrics import clustering_scores
 from vade_tf.partition import fit_mixture, partition_moments, spectral_partition
+from vade_tf.recipe import resolve_auto
 
 
 def _partitions(z, config):
@@ -48,6 +49,7 @@ def main() -> None:
     # The diagonal prior this comparison measures (and the caches it reads were made with).
     config = load_config(args.config, {"data.dir": args.data_dir, "model.covariance": "diag"})
     data = load_dataset(config.data)
+    config = resolve_auto(config, data)
     report = {"command": "python " + " ".join(sys.argv), "config": args.config, "autoencoders": {}}
     for directory in args.pretrain_dirs:
         model = build_model(config, data.input_dim, config.seed)
