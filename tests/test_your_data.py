@@ -28,6 +28,9 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert small.model.likelihood == "gaussian" and small.train.jit_compile is False
     assert (small.pretrain.batch_size, small.train.batch_size) == (32, 16)
     assert small.pretrain.epochs == 200 and small.train.epochs == 50  # about 1,000 steps, within the bounds
+    # A table the latent keeps whole (D <= J) starts from a GMM of the prior's own covariance; wider
+    # data from the spectral partition.
+    assert (small.pretrain.mixture_init, small.pretrain.gmm_covariance) == ("gmm", "full")
     # The spectral graph's neighbours: the mean cluster size, within [5, 40].
     assert small.pretrain.spectral_neighbors == 15
     assert _resolved(rng.normal(size=(400, 4)), model={"n_clusters": 40}).pretrain.spectral_neighbors == 10
@@ -37,6 +40,7 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert large.model.hidden_dims == (500, 500, 2000) and large.model.latent_dim == 10  # the paper's
     assert (large.pretrain.batch_size, large.train.batch_size, large.train.epochs) == (256, 100, 10)
     assert large.model.likelihood == "bernoulli" and large.train.jit_compile is True
+    assert large.pretrain.mixture_init == "spectral" and large.model.standardize == "none"
     given = _resolved(np.zeros((150, 4), np.float32), model={"hidden_dims": [7], "latent_dim": 2},
                       train={"epochs": 3})
     assert given.model.hidden_dims == (7,) and given.model.latent_dim == 2 and given.train.epochs == 3

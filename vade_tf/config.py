@@ -70,14 +70,14 @@ class ModelConfig:
     # 5-million-weight autoencoder on a few hundred rows learns a latent weaker than the raw features.
     hidden_dims: tuple[int, ...] = setting(AUTO, minimum=1, nonempty=True, auto=True)
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features; "auto":
-    # bernoulli when every feature lies in [0, 1], else gaussian.
+    # bernoulli for intensities in [0, 1] with many values at 0 or 1 (recipe.likelihood_for), else gaussian.
     likelihood: str = setting(AUTO, choices=LIKELIHOODS, auto=True)
     # Gaussian likelihood: how the model scales the features before the networks see them, with the
     # training data's moments kept in the weights (and the SavedModel), so raw rows of any scale go in
     # and the ELBO stays the raw rows' density. "features": each feature (x - mean) / its deviation;
     # "global": each feature centred, all divided by one pooled deviation, so the features keep their
     # relative spreads as k-means sees them; "none": the features as given. "auto": "features" when
-    # the features' deviations differ by over recipe.UNIT_SPREAD (different units: the widest would
+    # the features' deviations differ by over scaling.UNIT_SPREAD (different units: the widest would
     # be all a raw-scale model sees), else "global"; "none" for features streamed from disk.
     standardize: str = setting(AUTO, choices=SCALINGS, auto=True)
     # Each component's covariance: "diag" (the paper's diag sigma_c^2) or "full" (the default: L_c L_c^T,
@@ -117,15 +117,19 @@ class PretrainConfig:
     # Restarts of the clustering on the latent (GaussianMixture, or k-means for "spectral"); best wins.
     gmm_n_init: int = setting(10, minimum=1)
     # Covariance of that GaussianMixture. "full" follows pretrained latent clusters, which are not
-    # axis-aligned; a diagonal prior then keeps their diagonals.
-    gmm_covariance: str = setting("diag", choices=("diag", "full"))
+    # axis-aligned; a diagonal prior then keeps their diagonals. "auto": the prior's own
+    # (model.covariance), so a GMM start is a mixture the prior can hold.
+    gmm_covariance: str = setting(AUTO, choices=("diag", "full"), auto=True)
     # How the starting partition is made before the prior is set: "gmm" (the paper: a GaussianMixture
-    # of the latent means), "spectral" (the default): spectral clustering on the k-nearest-neighbour
-    # graph of the latent means, "umap" (UMAP + GMM, see umap_neighbors), or "kmeans" (k-means of the
-    # features as given); for all but "gmm" the prior takes each cluster's weight, mean and covariance
-    # in the latent. Pretrained clusters are curved; the graph follows
-    # them where a Gaussian cannot, so the partition no longer hangs on the seeds.
-    mixture_init: str = setting("spectral", choices=START_METHODS)
+    # of the latent means), "spectral": spectral clustering on the k-nearest-neighbour graph of the
+    # latent means, "umap" (UMAP + GMM, see umap_neighbors), or "kmeans" (k-means of the features as
+    # given); for all but "gmm" the prior takes each cluster's weight, mean and covariance in the
+    # latent. The latent clusters of compressed data (images, text) are curved; the graph follows them
+    # where a Gaussian cannot, so the partition no longer hangs on the seeds. "auto": "spectral",
+    # but "gmm" where the latent is as wide as the data (D <= model.latent_dim: a table of a few
+    # measurements, which the autoencoder does not compress, so its clusters keep the shapes a
+    # mixture fits; ecoli, yeast) and for streamed features (the graph would hold every sample).
+    mixture_init: str = setting(AUTO, choices=START_METHODS, auto=True)
     # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
     # keeps the one whose final ELBO is highest (the paper's criterion between restarts, never the
     # labels). ["kmeans"] adds k-means of the features as given, the partition a user tries first:

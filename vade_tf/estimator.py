@@ -85,8 +85,9 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     scores (``score_samples``: each row's ELBO) and generates (``sample``). The defaults are the
     default recipe (``vade_tf.config``, the same as ``configs/custom.json``): values left "auto" are
     derived from X when it is fitted (``vade_tf.recipe.resolve_auto``), and Gaussian features are
-    standardised inside the model, so X of any scale is fitted as given. ``settings`` sets any other
-    config key, e.g. ``{"pretrain.mixture_init": "gmm"}`` or ``{"model.standardize": "none"}``.
+    scaled inside the model (``vade_tf.scaling``), so X of any scale is fitted as given.
+    ``settings`` sets any other config key, e.g. ``{"pretrain.mixture_init": "gmm"}`` or
+    ``{"model.standardize": "none"}``.
 
     Parameters
     ----------

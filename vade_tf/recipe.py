@@ -109,6 +109,12 @@ def resolve_auto(config: Config, data) -> Config:
         model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
     if model.hidden_dims == AUTO:
         model = dataclasses.replace(model, hidden_dims=widths_for(n))
+    if pretrain.mixture_init == AUTO:
+        uncompressed = data.input_dim <= model.latent_dim
+        pretrain = dataclasses.replace(pretrain, mixture_init="gmm" if uncompressed or not data.in_memory
+                                       else "spectral")
+    if pretrain.gmm_covariance == AUTO:
+        pretrain = dataclasses.replace(pretrain, gmm_covariance=model.covariance)
     if pretrain.spectral_neighbors == AUTO:
         pretrain = dataclasses.replace(pretrain, spectral_neighbors=neighbors_for(n, model.n_clusters))
     if pretrain.batch_size == AUTO:
