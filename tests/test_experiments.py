@@ -41,7 +41,7 @@ def _blobs(n_per_cluster=60, k=3, d=8, seed=0):
 def test_gmm_baseline_recovers_separated_gaussians(tmp_path):
     data = _blobs()
     config = load_config(overrides={"method": "gmm", "model.n_clusters": 3, "model.likelihood": "gaussian"})
-    assign, info = fit_gmm_on_inputs(config, data, tmp_path, verbose=0)
+    assign, info = fit_gmm_on_inputs(resolve_auto(config, data), data, tmp_path, verbose=0)
     assert cluster_accuracy(data.y, assign(data.x)) == 1.0
     assert info["converged"] and np.isfinite(info["log_likelihood"])
 
