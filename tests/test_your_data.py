@@ -3,6 +3,7 @@
 likelihood's support, degenerate input, a collapse said once, and the first epoch keeping its start."""
 import contextlib
 import io
+import types
 
 import numpy as np
 import pytest
@@ -66,6 +67,10 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     assert np.mean((table == 0) | (table == 1)) > recipe.BOUNDARY_SHARE
     assert _resolved(table).model.likelihood == "gaussian"
     assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(table)), "X") == "gaussian"
+    # Binary features, held sparse: the stored 1s count as boundary values of their own columns.
+    binary = (rng.uniform(size=(100, 20)) < 0.3).astype(np.float32)
+    assert recipe.likelihood_for(SparseRows(scipy.sparse.csr_matrix(binary)), "X") == "bernoulli"
+    assert recipe.likelihood_for(binary, "X") == "bernoulli"
 
 
 def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_different_units():
@@ -93,8 +98,19 @@ def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_differen
 
 
 def test_a_config_stating_standardize_true_or_false_means_features_or_none():
+    from vade_tf import rundir
+
     assert config_from_dict({"model": {"standardize": True}}).model.standardize == "features"
     assert config_from_dict({"model": {"standardize": False}}).model.standardize == "none"
+    # Checkpoints saved while the key was a boolean still resume: the digest hashes the former value.
+    for value, former in (("features", True), ("none", False)):
+        config = config_from_dict({"model": {"standardize": value, "likelihood": "gaussian"}})
+        fields = config.to_dict()
+        fields["model"]["standardize"] = former
+        stated_then = types.SimpleNamespace(to_dict=lambda fields=fields: fields)
+        assert rundir.training_digest(config) == rundir.training_digest(stated_then)
+    assert rundir.training_digest(config_from_dict({"model": {"standardize": "global"}})) != \
+        rundir.training_digest(config_from_dict({"model": {"standardize": "features"}}))
     with pytest.raises(ConfigError, match="standardize: unknown value 'yes'; allowed: features, global"):
         config_from_dict({"model": {"standardize": "yes"}})
 

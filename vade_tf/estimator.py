@@ -97,8 +97,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         J, the encoder's widths, the autoencoder's and VaDE's epochs and VaDE's batch size; "auto"
         derives them from X's size (``vade_tf/recipe.py``).
     likelihood : {"auto", "bernoulli", "gaussian"}
-        p(x|z); "auto" takes "bernoulli" for features in [0, 1] of which at least a tenth sit exactly
-        at 0 or 1 (pixels on a background, binary features), else "gaussian".
+        p(x|z); "auto" takes "bernoulli" for intensities in [0, 1] whose median feature has a tenth
+        of its values exactly at 0 or 1 (pixels on a background, binary features), else "gaussian".
     covariance, pretrain, learning_rate
         The components' covariance ("full" or "diag"), the pretraining method and VaDE's Adam rate.
     random_state : int, None or RandomState

@@ -60,8 +60,9 @@ def epochs_for(n_samples: int, batch: int, low: int, high: int) -> int:
 
 
 def likelihood_for(x, source: str) -> str:
-    """"bernoulli" when every feature lies in its support ([0, 1]), ``BOUNDARY_SHARE`` of the values
-    sit at its ends and the values above 0 average ``INTENSITY_MEAN`` or more, else "gaussian"."""
+    """"bernoulli" when every feature lies in its support ([0, 1]), the median feature has
+    ``BOUNDARY_SHARE`` of its values at the ends and the values above 0 average ``INTENSITY_MEAN`` or
+    more, else "gaussian"."""
     if not hasattr(x, "min"):
         raise ConfigError(f"model.likelihood: auto reads the features' range, which {source}'s streamed "
                           "features do not offer; set bernoulli or gaussian")
@@ -69,9 +70,11 @@ def likelihood_for(x, source: str) -> str:
     if not (len(x) and low <= x.min() and x.max() <= high):
         return "gaussian"
     if isinstance(x, SparseRows):  # the implicit zeros are at the boundary
-        matrix = x.matrix.tocsc()
-        ends = (matrix.shape[0] - np.diff(matrix.indptr)
-                + np.bincount(matrix.indices[matrix.data == high], minlength=matrix.shape[1]))
+        matrix = x.matrix  # CSR: its indices are the stored values' columns
+        rows, columns = matrix.shape
+        at_boundary = (matrix.data == low) | (matrix.data == high)
+        ends = (rows - np.bincount(matrix.indices, minlength=columns)
+                + np.bincount(matrix.indices[at_boundary], minlength=columns))
         positive = matrix.data[matrix.data > low]
     else:
         ends = np.count_nonzero((x == low) | (x == high), axis=0)
@@ -79,7 +82,6 @@ def likelihood_for(x, source: str) -> str:
     intensities = positive.size and positive.mean() >= INTENSITY_MEAN
     at_ends = np.median(ends) >= BOUNDARY_SHARE * x.shape[0]
     return "bernoulli" if at_ends and intensities else "gaussian"
-
 
 
 def resolve_auto(config: Config, data) -> Config:

@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Optional
 
-from vade_tf.config import LOCATION_KEYS, SCHEDULE_KEYS
+from vade_tf.config import FORMER_VALUES, LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
@@ -49,6 +49,11 @@ def library_versions() -> dict:
             "scikit_learn": sklearn.__version__}
 
 
+# model.standardize as configs stated it before "global" existed (true / false): caches and
+# checkpoints made then still match.
+FORMER_STANDARDIZE = {value: former for former, value in FORMER_VALUES["model.standardize"].items()}
+
+
 def _computed(config) -> dict:
     """The config's sections without ``LOCATION_KEYS`` and ``SCHEDULE_KEYS``: what is computed, not
     where things are or when the run saves."""
@@ -74,8 +79,8 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         model.pop("covariance")
     if model["standardize"] == "none" or model["likelihood"] != "gaussian":  # as before the key existed
         model.pop("standardize")
-    elif model["standardize"] == "features":  # as caches made while the key was true or false say it
-        model["standardize"] = True
+    else:
+        model["standardize"] = FORMER_STANDARDIZE.get(model["standardize"], model["standardize"])
     pretrain = dict(fields["pretrain"])
     if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
         pretrain.pop("umap_neighbors")
@@ -128,7 +133,9 @@ def training_digest(config) -> str:
     fields = _computed(config)
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
-    return fingerprint_digest({"data": data, "model": fields["model"],
+    scaling = fields["model"]["standardize"]
+    model = {**fields["model"], "standardize": FORMER_STANDARDIZE.get(scaling, scaling)}
+    return fingerprint_digest({"data": data, "model": model,
                                "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})
 
 

@@ -56,8 +56,8 @@ def feature_moments(x, scaling: str) -> tuple[np.ndarray, np.ndarray]:
         The training features, in memory.
     scaling : str
         "features": each feature's mean and deviation; "global": each feature's mean and, for all,
-        the pooled deviation (the root of the features' mean variance). A constant feature is only
-        shifted (its scale is 1), and so is every feature of data that does not vary at all.
+        the pooled deviation (the root of the features' mean variance). Under "features" a constant
+        feature is only shifted (its scale is 1); so is every feature of data that does not vary.
 
     Returns
     -------
