@@ -54,6 +54,11 @@ def library_versions() -> dict:
 FORMER_STANDARDIZE = {value: former for former, value in FORMER_VALUES["model.standardize"].items()}
 
 
+def _as_stated_then(model: dict) -> dict:
+    """A config's model section with ``standardize`` as a config made then would state it."""
+    return {**model, "standardize": FORMER_STANDARDIZE.get(model["standardize"], model["standardize"])}
+
+
 def _computed(config) -> dict:
     """The config's sections without ``LOCATION_KEYS`` and ``SCHEDULE_KEYS``: what is computed, not
     where things are or when the run saves."""
@@ -69,7 +74,7 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     exact match. Where the data lives is not part of it (moving the data keeps the cache valid)."""
     fields = _computed(config)
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}  # scored, not trained on
-    model = {k: v for k, v in fields["model"].items() if k != "mc_samples"}
+    model = {k: v for k, v in _as_stated_then(fields["model"]).items() if k != "mc_samples"}
     if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
         for key in CONV_SPEC_KEYS:
             model.pop(key)
@@ -77,10 +82,8 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
         model.pop("conv_dense")
     if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
         model.pop("covariance")
-    if model["standardize"] == "none" or model["likelihood"] != "gaussian":  # as before the key existed
+    if model["standardize"] is False or model["likelihood"] != "gaussian":  # as before the key existed
         model.pop("standardize")
-    else:
-        model["standardize"] = FORMER_STANDARDIZE.get(model["standardize"], model["standardize"])
     pretrain = dict(fields["pretrain"])
     if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
         pretrain.pop("umap_neighbors")
@@ -133,9 +136,7 @@ def training_digest(config) -> str:
     fields = _computed(config)
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
-    scaling = fields["model"]["standardize"]
-    model = {**fields["model"], "standardize": FORMER_STANDARDIZE.get(scaling, scaling)}
-    return fingerprint_digest({"data": data, "model": model,
+    return fingerprint_digest({"data": data, "model": _as_stated_then(fields["model"]),
                                "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})
 
 
