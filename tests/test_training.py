@@ -47,6 +47,19 @@ def test_well_separated_clusters_are_recovered(tmp_path):
     assert np.isfinite(final["elbo"])
 
 
+def test_a_models_initial_weights_are_a_function_of_its_seed_alone():
+    config = resolve_auto(load_config(overrides=TINY), _separated_clusters(n_per_cluster=5))
+
+    def weights(seed):
+        model = build_model(config, 24, seed=seed)
+        keras.random.normal((3,))  # whatever the process drew before the next model
+        return [w.numpy() for w in model.weights]
+
+    first, again, other = weights(0), weights(0), weights(1)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, other))
+
+
 def test_the_final_elbo_spends_its_draws_to_shrink_its_monte_carlo_error():
     data = _separated_clusters(n_per_cluster=20)
     model = build_model(resolve_auto(load_config(overrides=TINY), data), data.input_dim, seed=0)

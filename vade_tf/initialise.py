@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -35,6 +36,10 @@ PARTITION_NAMES = {"spectral": "spectral clustering of the latent means", "gmm":
 
 def build_model(config: Config, input_dim: int, seed: int,
                 data_image_shape: Optional[tuple[int, int]] = None) -> VaDE:
+    """A built VaDE for ``config``'s model on ``input_dim`` features, its initial weights a function of
+    ``seed`` alone: Keras's layer initialisers draw from the global seed, so it is set here, where the
+    weights are made, and not left to each caller."""
+    keras.utils.set_random_seed(seed)
     m, precision = config.model, config.train.mixed_precision
     model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
                  hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,

@@ -89,7 +89,6 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
     run's several starts, whose ELBO is printed."""
     config, r, restart_dir = start.config, start.restart, start.directory
     seed = config.seed + r
-    keras.utils.set_random_seed(seed)
     log_dir = run_dir / "logs" / start.name
     # Under a distribution strategy every variable is created on each device (initial values from
     # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
