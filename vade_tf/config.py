@@ -60,8 +60,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    # K, the number of mixture components (the paper uses the number of classes).
-    n_clusters: int = setting(10, minimum=1)
+    # K, the number of mixture components (the paper uses the number of classes). "auto": chosen
+    # without labels, from min_clusters to max_clusters, by the eigengap of the pretrained latent's
+    # neighbour graph (vade_tf/cluster_count.py); the run's config.json holds the K chosen.
+    n_clusters: int = setting(10, minimum=1, auto=True)
+    # The smallest and the largest K that "auto" considers (unused for a number).
+    min_clusters: int = setting(2, minimum=2)
+    max_clusters: int = setting(30, minimum=2)
     # J, the latent dimension (10 in the paper); "auto": 10, or D for D < 10 features (a latent wider
     # than the data holds the samples on a flat sheet, where full covariances are singular).
     latent_dim: int = setting(AUTO, minimum=1, auto=True)
@@ -280,10 +285,14 @@ LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_d
 # Keys that say when a run saves, not what it computes: changing them keeps its checkpoints
 # resumable and its finished results valid.
 SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
+# Keys that say how "auto" chose the number of clusters: the run computes with the K chosen
+# (model.n_clusters), so a run, its caches and its checkpoints hang on that K, not on these.
+CHOICE_KEYS = ("model.min_clusters", "model.max_clusters")
 # Keys added after runs were recorded, with the value that reproduces what a run whose config.json
 # lacks them computed (their defaults now compute something else): a recorded run is compared with
 # a config on these values, not on today's defaults.
-LATER_KEYS = {"model.standardize": "none", "pretrain.prior_shrinkage": 0.0}
+LATER_KEYS = {"model.standardize": "none", "pretrain.prior_shrinkage": 0.0, "model.min_clusters": 2,
+              "model.max_clusters": 30}
 # Values a key took before it took these: a config or a recorded run that states one means this.
 FORMER_VALUES = {"model.standardize": {True: "features", False: "none"}}
 

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vade_tf import files, rundir
 from vade_tf.config import Config, apply_overrides, config_from_dict, flat
 from vade_tf.data.sparse import SparseRows
-from vade_tf.validation import check_values
+from vade_tf.validation import AUTO, check_values
 
 DEFAULTS = Config()
 # Each constructor parameter and the config key it sets; ``settings`` reaches every other key.
@@ -91,8 +91,11 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int
-        K, the number of mixture components.
+    n_clusters : int or "auto"
+        K, the number of mixture components; "auto" chooses it without labels, from 2 to 30 (or
+        ``settings`` ``model.min_clusters`` / ``model.max_clusters``), by the eigengap of the
+        pretrained latent's neighbour graph (``vade_tf.cluster_count``): one pretraining serves
+        every K. The K chosen is ``n_clusters_``, every K's score ``metrics_["n_clusters_scores"]``.
     latent_dim, hidden_dims, pretrain_epochs, epochs, batch_size : int (tuple for hidden_dims) or "auto"
         J, the encoder's widths, the autoencoder's and VaDE's epochs and VaDE's batch size; "auto"
         derives them from X's size (``vade_tf/recipe.py``).
@@ -114,9 +117,23 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         none of them.
     verbose : int
         0 trains silently; 1 prints what ``vade-train`` prints.
+
+    Attributes
+    ----------
+    n_clusters_ : int
+        The number of clusters fitted: ``n_clusters``, or the one "auto" chose.
+    labels_ : ndarray of shape (n_samples,)
+        The cluster of every sample ``fit`` was given.
+    weights_, means_, covariances_ : ndarray
+        The prior's mixture: pi [K], mu_c [K, J] and Sigma_c ([K, J] variances for "diag", [K, J, J]
+        matrices for "full"), named as in ``GaussianMixture``.
+    config_ : Config
+        The config the run trained with, every "auto" resolved.
+    metrics_ : dict
+        The run's metrics.json: the final ELBO, timings, and for "auto" the K chosen and every K's score.
     """
 
-    def __init__(self, n_clusters: int = DEFAULTS.model.n_clusters, *,
+    def __init__(self, n_clusters: int | str = DEFAULTS.model.n_clusters, *,
                  latent_dim: int | str = DEFAULTS.model.latent_dim,
                  hidden_dims: tuple | str = DEFAULTS.model.hidden_dims,
                  likelihood: str = DEFAULTS.model.likelihood,
@@ -154,7 +171,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         X = self._validated(X, reset=True)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
         config = self._config(features)
-        if X.shape[0] < max(config.model.n_clusters, 2):
+        # "auto" needs max_clusters + 2 samples: the run's data check says so (validation.check_data)
+        if config.model.n_clusters != AUTO and X.shape[0] < max(config.model.n_clusters, 2):
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
                              "least 2); pass more samples or lower n_clusters")
         from vade_tf.data import Dataset  # TensorFlow loads from here on
@@ -208,6 +226,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
         self._trained = _Trained(model, config.train.jit_compile)
         self.config_, self.metrics_ = config, metrics
+        self.n_clusters_ = model.n_clusters  # the number given, or the one "auto" chose
         self.weights_ = softmax(model.pi_logits.numpy().astype(np.float64))
         self.means_ = model.means.numpy()
         if model.scale_offdiag is None:  # diagonal: variances [K, J]

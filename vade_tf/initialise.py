@@ -63,6 +63,24 @@ def standardize_model(model: VaDE, data: Dataset, scaling: str) -> None:
     model.set_standardization(*feature_moments(data.x, scaling))
 
 
+def _pretraining_source(config: Config, cache: Path) -> Path:
+    """Where a run's pretraining is read from: pretrain.from_dir's cache, else its own."""
+    return cache if config.pretrain.from_dir is None else Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR
+
+
+def load_pretrained_networks(model: VaDE, data: Dataset, config: Config, seed: int, cache: Path) -> bool:
+    """Load into ``model`` the networks of a cached pretraining (``cache``, or pretrain.from_dir) made
+    with ``config``'s autoencoder, whatever its mixture and partition, and set its feature moments;
+    False, and nothing loaded, when there is none. The cache is read, never written."""
+    source = _pretraining_source(config, cache)
+    cached = _cached_info(source)
+    if rundir.cache_reuse(cached, rundir.pretrain_fingerprint(config, data.input_dim, seed)) is None:
+        return False
+    standardize_model(model, data, config.model.standardize)
+    load_autoencoder(model, source / rundir.PRETRAIN_WEIGHTS, cached["fingerprint"]["model"])
+    return True
+
+
 def _cached_info(cache: Path) -> Optional[dict]:
     """The cache's init.json, or None while it has none (never pretrained, or interrupted)."""
     info_path = cache / rundir.PRETRAIN_INFO
@@ -86,7 +104,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
     fingerprint = rundir.pretrain_fingerprint(config, data.input_dim, seed)
     digest = rundir.fingerprint_digest(fingerprint)
     borrowed = config.pretrain.from_dir is not None
-    source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else cache
+    source = _pretraining_source(config, cache)
     cached = _cached_info(source)
     reuse = rundir.cache_reuse(cached, fingerprint)
     if reuse == "pretraining":

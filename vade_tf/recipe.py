@@ -98,7 +98,9 @@ def resolve_auto(config: Config, data) -> Config:
     -------
     Config
         ``config`` with every "auto" resolved (equal to ``config`` when it holds none), as the run's
-        config.json then records it.
+        config.json then records it; but for ``model.n_clusters``, which is chosen from the pretrained
+        latent (``vade_tf.cluster_count``), and the neighbours of the spectral graph, which follow that
+        K: a run resolves them once it is chosen, by calling this again.
     """
     n = len(data.x)
     model, pretrain, train = config.model, config.pretrain, config.train
@@ -117,7 +119,7 @@ def resolve_auto(config: Config, data) -> Config:
                                        else "spectral")
     if pretrain.gmm_covariance == AUTO:
         pretrain = dataclasses.replace(pretrain, gmm_covariance=model.covariance)
-    if pretrain.spectral_neighbors == AUTO:
+    if pretrain.spectral_neighbors == AUTO and model.n_clusters != AUTO:  # else once K is chosen
         pretrain = dataclasses.replace(pretrain, spectral_neighbors=neighbors_for(n, model.n_clusters))
     if pretrain.batch_size == AUTO:
         pretrain = dataclasses.replace(pretrain, batch_size=batch_for(n, 8, 32, 256))

@@ -10,7 +10,7 @@ import platform
 from pathlib import Path
 from typing import Optional
 
-from vade_tf.config import FORMER_VALUES, LOCATION_KEYS, SCHEDULE_KEYS
+from vade_tf.config import CHOICE_KEYS, FORMER_VALUES, LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
@@ -60,10 +60,10 @@ def _as_stated_then(model: dict) -> dict:
 
 
 def _computed(config) -> dict:
-    """The config's sections without ``LOCATION_KEYS`` and ``SCHEDULE_KEYS``: what is computed, not
-    where things are or when the run saves."""
+    """The config's sections without ``LOCATION_KEYS``, ``SCHEDULE_KEYS`` and ``CHOICE_KEYS``: what is
+    computed, not where things are, when the run saves or how its number of clusters was chosen."""
     fields = config.to_dict()
-    for key in LOCATION_KEYS + SCHEDULE_KEYS:
+    for key in LOCATION_KEYS + SCHEDULE_KEYS + CHOICE_KEYS:
         section, name = key.split(".")
         fields[section] = {k: v for k, v in fields[section].items() if k != name}
     return fields

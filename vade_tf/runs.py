@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from vade_tf import files, rundir
 from vade_tf.callbacks import ClusteringMetrics, RunSummaries
+from vade_tf.cluster_count import choose_n_clusters
 from vade_tf.config import Config, flat
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.distribute import broadcast_from_chief, check_strategy, make_strategy
@@ -27,7 +28,7 @@ from vade_tf.recipe import resolve_auto
 from vade_tf.registry import METHODS, resolve
 from vade_tf.resume import check_resumable, checkpoint_identity
 from vade_tf.timing import Stopwatch, duration
-from vade_tf.validation import check_data
+from vade_tf.validation import AUTO, check_data
 
 
 def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
@@ -139,10 +140,19 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
                evaluation_data: Optional[Dataset]) -> dict:
     """VaDE with ``train.restarts`` initialisations (seeds seed..seed+N-1), each pretrained and
     trained from each of its starts (``starts``); the one with the best final ELBO is kept: the
-    paper's protocol, never by accuracy."""
+    paper's protocol, never by accuracy. With ``model.n_clusters = "auto"`` the first restart's
+    autoencoder is pretrained first and K chosen from its latent (``choose_n_clusters``); every
+    restart then trains that K."""
     start, t = time.perf_counter(), config.train
     strategy = make_strategy(t.strategy)  # first: MultiWorkerMirroredStrategy requires it
     check_strategy(config, strategy)
+    stopwatch = Stopwatch()
+    choice = {}
+    if config.model.n_clusters == AUTO:
+        with strategy.scope():
+            cache = _restart_dir(run_dir, 0, config) / rundir.PRETRAIN_DIR
+            config, choice = choose_n_clusters(config, data, config.seed, cache, verbose,
+                                               run_dir / "logs" / "n_clusters", stopwatch)
     trained = starts(config, run_dir)
     for each in trained:  # before anything is written
         check_resumable(each.directory / rundir.CHECKPOINT_DIR,
@@ -157,7 +167,6 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     several = len(trained) > 1
     selecting = several and 0 < t.restart_selection_epochs < t.epochs
     first_phase = t.restart_selection_epochs if selecting else t.epochs
-    stopwatch = Stopwatch()
     restarts = [_run_restart(each, data, run_dir, first_phase, verbose, strategy, stopwatch, evaluation_data,
                              several) for each in trained]
     best_index = best_restart(restarts)
@@ -177,7 +186,7 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
 
     metrics = {"method": "vade", **best["final"], "best_restart": best_index, "seed": config.seed,
                "command": command, "n_samples": int(len(data.x)), "collapse": best["collapse"],
-               "restarts": restarts}
+               **choice, "restarts": restarts}
     if evaluation_data is not None:
         assign = cluster_assigner(model, config.train.jit_compile)
         metrics["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)

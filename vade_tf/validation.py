@@ -126,6 +126,13 @@ def check_config(config) -> None:
     for path, value, allowed in _settings(config):
         _allowed(path, value, allowed)
     model, train = config.model, config.train
+    if model.n_clusters == AUTO:
+        if model.min_clusters > model.max_clusters:
+            raise ConfigError(f"model.min_clusters={model.min_clusters} is above model.max_clusters="
+                              f"{model.max_clusters}; the range auto chooses K from must hold at least one K")
+        if METHODS[config.method].fit is not None:
+            raise ConfigError(f"model.n_clusters: auto is chosen from VaDE's pretrained latent; set a number "
+                              f"for method={config.method}")
     shape = model.image_shape
     if shape and (len(shape) != 3 or min(shape) < 1):
         raise ConfigError(f"model.image_shape: got {list(shape)!r}, "
@@ -170,11 +177,19 @@ def check_data(config, data) -> None:
     if image_shape is not None and int(np.prod(image_shape)) != data.input_dim:
         raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
                           f"the data has {data.input_dim} features per row; fix the shape")
-    distinct = distinct_rows(data.x, config.model.n_clusters)
-    if distinct is not None and distinct < config.model.n_clusters:
-        raise DataError(f"{data.name} has {distinct} distinct rows, fewer than model.n_clusters="
-                        f"{config.model.n_clusters}: no partition gives every cluster a sample; pass varied "
-                        "samples or lower the number of clusters")
+    model = config.model
+    # "auto" may choose up to max_clusters, and its neighbour graph needs two samples more than that.
+    choosing = model.n_clusters == AUTO
+    key, largest = ("model.max_clusters", model.max_clusters) if choosing else ("model.n_clusters",
+                                                                                model.n_clusters)
+    if choosing and len(data.x) < largest + 2:
+        raise ConfigError(f"model.max_clusters: got {largest}, but {data.name} has {len(data.x)} samples and "
+                          "choosing K needs at least max_clusters + 2; lower it")
+    distinct = distinct_rows(data.x, largest)
+    if distinct is not None and distinct < largest:
+        raise DataError(f"{data.name} has {distinct} distinct rows, fewer than {key}={largest}: no "
+                        "partition gives every cluster a sample; pass varied samples or lower the number "
+                        "of clusters")
 
 
 def distinct_rows(x, enough: int, seed: int = 0) -> Optional[int]:
