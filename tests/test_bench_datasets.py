@@ -73,3 +73,33 @@ def test_fetched_sets_reads_a_uci_table_from_a_snapshots_head(tmp_path, capsys):
     np.testing.assert_allclose(x, [[1.52, 13.6], [1.51, 12.9], [1.53, 14.1]], rtol=1e-6)
     assert x.dtype == np.float32 and y.tolist() == [1, 0, 2]  # 1 < 7 < 10 as numbers, not as text
     assert fetched_sets.find_snapshot(tmp_path / "mirror", "someone/else") is None
+
+
+def test_the_number_of_clusters_benchmark_records_every_rule_on_the_same_latent(tmp_path, monkeypatch):
+    from vade_tf.tools import bench_n_clusters
+
+    sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    args = ["--datasets", "iris", "--seeds", "0", "--runs-dir", str(tmp_path / "runs"),
+            "--out", str(tmp_path / "k.json"), *sets]
+    assert bench_n_clusters.main(args) == 0
+    record = json.loads((tmp_path / "k.json").read_text())
+    run = record["runs"][0]
+    assert (run["k_star"], run["max_clusters"]) == (3, 30) and run["settings"] == TINY
+    assert sorted(map(int, run["vade"]["scores"])) == list(range(2, 31))
+    assert 2 <= run["vade"]["chosen"] <= 30 and 2 <= run["dirichlet"]["chosen"] <= 30
+    bic = {int(k): v for k, v in run["bic"]["scores"].items()}
+    assert sorted(bic) == list(range(2, 31)) and run["bic"]["chosen"] == min(bic, key=bic.get)
+    # The mixtures see the pretrained latent: the cached autoencoder's means, not the trained model's.
+    latent = bench_n_clusters.pretrained_latent(tmp_path / "runs" / "iris" / "seed-0" / "vade",
+                                                bench_n_clusters.SUITE["iris"](None)[0])
+    assert latent.shape == (150, 2)
+    totals = record["summary"]["totals"]["vade"]
+    assert totals["datasets"] == 1 and totals["exact"] == (run["vade"]["chosen"] == 3)
+    assert "| iris | 150, 3 |" in (tmp_path / "k.md").read_text()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished record is read back, not trained again")
+
+    monkeypatch.setattr(bench_n_clusters, "mixture_choices", no_training)
+    assert bench_n_clusters.main(args) == 0
+    assert json.loads((tmp_path / "k.json").read_text())["runs"] == record["runs"]

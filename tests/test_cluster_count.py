@@ -65,6 +65,17 @@ def test_auto_finds_the_number_of_well_separated_clusters_and_clusters_them(k):
     assert estimator.config_.model.n_clusters == k          # the run's config holds the K chosen
 
 
+def test_auto_trains_exactly_what_a_fixed_k_of_the_k_chosen_trains():
+    # One pretraining serves every K: once K is chosen, the run is the fixed-K run of that K (the same
+    # autoencoder, partition and steps), so "auto" costs the choice and nothing in accuracy.
+    x, _ = separated(3)
+    chosen = VaDEClustering(**AUTO_ESTIMATOR).fit(x)
+    fixed = VaDEClustering(**{**AUTO_ESTIMATOR, "n_clusters": 3}).fit(x)
+    np.testing.assert_array_equal(chosen.labels_, fixed.labels_)
+    np.testing.assert_array_equal(chosen.means_, fixed.means_)
+    assert chosen.metrics_["elbo"] == fixed.metrics_["elbo"]
+
+
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory):
     """vade-train with --set model.n_clusters=auto on five separated clusters, exported: (run dir, x)."""

@@ -132,18 +132,25 @@ def baselines(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
     return record
 
 
+def estimator_arguments(settings: dict) -> dict:
+    """``VaDEClustering``'s keyword arguments for config keys: a parameter's key through its
+    parameter, every other key through ``settings``."""
+    from vade_tf.estimator import PARAMETER_OF
+
+    others = {key: value for key, value in settings.items() if key not in PARAMETER_OF}
+    return {**{PARAMETER_OF[key]: value for key, value in settings.items() if key in PARAMETER_OF},
+            "settings": others or None}
+
+
 def vade(x: np.ndarray, y: np.ndarray, k: int, seed: int, run_dir: Path, settings: dict) -> dict:
     """``VaDEClustering(n_clusters=k, random_state=seed).fit(x)`` with the defaults (and ``settings``,
     config keys: a parameter's through the parameter): its start, its final clusters, every epoch's
     ELBO, partition agreement and largest cluster, and the seconds."""
     from vade_tf import VaDEClustering
-    from vade_tf.estimator import PARAMETER_OF
 
     shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted fit starts afresh: it is short
-    params = {PARAMETER_OF[key]: value for key, value in settings.items() if key in PARAMETER_OF}
-    others = {key: value for key, value in settings.items() if key not in PARAMETER_OF}
     start = time.perf_counter()
-    model = VaDEClustering(n_clusters=k, random_state=seed, **params, settings=others or None,
+    model = VaDEClustering(n_clusters=k, random_state=seed, **estimator_arguments(settings),
                            run_dir=str(run_dir)).fit(x)
     seconds = time.perf_counter() - start
     restart = model.metrics_["restarts"][model.metrics_["best_restart"]]  # the start the ELBO kept
