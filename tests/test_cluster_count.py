@@ -163,3 +163,31 @@ def test_the_choice_keys_leave_a_fixed_k_runs_caches_and_checkpoints_as_they_wer
     assert rundir.pretrain_fingerprint(default, 64, 0) == rundir.pretrain_fingerprint(moved, 64, 0)
     assert "max_clusters" not in json.dumps(rundir.pretrain_fingerprint(default, 64, 0))
     assert rundir.training_digest(default) == rundir.training_digest(moved)
+
+
+def test_an_auto_run_saved_from_python_loads_with_its_k_and_its_parameter(tmp_path):
+    x, _ = separated(3)
+    fitted = VaDEClustering(**AUTO_ESTIMATOR).fit(x)
+    fitted.save(tmp_path / "saved")
+    loaded = VaDEClustering.load(tmp_path / "saved")
+    assert loaded.n_clusters_ == 3 and loaded.get_params()["n_clusters"] == "auto"
+    np.testing.assert_allclose(loaded.predict_proba(x), fitted.predict_proba(x), rtol=1e-6, atol=1e-7)
+
+
+def test_the_experiment_runner_reads_a_finished_auto_run_back_whatever_k_it_chose(tmp_path):
+    import dataclasses
+
+    from vade_tf import files
+    from vade_tf.experiments import finished_metrics
+
+    x, _ = separated(5)
+    data = Dataset(x, None, "X")
+    wanted = resolve_auto(config_from_dict({"model": {"n_clusters": "auto"}}), data)
+    chosen = dataclasses.replace(wanted, model=dataclasses.replace(wanted.model, n_clusters=5))
+    ran = resolve_auto(chosen, data)  # what the run's config.json holds
+    files.write_json(tmp_path / rundir.CONFIG_FILE, ran.to_dict())
+    files.write_json(tmp_path / rundir.METRICS_FILE, {"elbo": -1.0, "n_clusters_chosen": 5})
+    assert finished_metrics(tmp_path, wanted)["n_clusters_chosen"] == 5
+    other = dataclasses.replace(wanted, train=dataclasses.replace(wanted.train, learning_rate=0.01))
+    with pytest.raises(ConfigError, match="train.learning_rate"):
+        finished_metrics(tmp_path, other)

@@ -30,7 +30,7 @@ from vade_tf.config import (
 from vade_tf.errors import ConfigError
 from vade_tf.recipe import resolve_auto
 from vade_tf.registry import METHODS
-from vade_tf.validation import check_data
+from vade_tf.validation import AUTO, check_data
 
 # Table 2 of Jiang et al. (2017), clustering accuracy in %.
 PAPER_ACC = {
@@ -107,12 +107,14 @@ def _comparable(config: dict) -> dict:
 
 def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
     """The metrics of a finished run of ``config`` in ``run_dir``; None when it has not finished.
-    A finished run of another config is an error: its results must not be mistaken for these."""
+    A finished run of another config is an error: its results must not be mistaken for these. A value
+    ``config`` leaves "auto" after ``resolve_auto`` (the number of clusters, and what follows it) is
+    the one the run chose, whatever it is."""
     metrics_path, config_path = run_dir / rundir.METRICS_FILE, run_dir / rundir.CONFIG_FILE
     if not metrics_path.exists():
         return None
     stored, wanted = _comparable(json.loads(config_path.read_text())), _comparable(config.to_dict())
-    differ = sorted(key for key in wanted if stored.get(key) != wanted[key])
+    differ = sorted(key for key in wanted if wanted[key] != AUTO and stored.get(key) != wanted[key])
     if differ:
         raise ConfigError(f"{run_dir} holds a finished run of another config (differs in "
                           f"{', '.join(differ)}); pass another --runs-dir or remove it")
