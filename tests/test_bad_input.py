@@ -96,7 +96,7 @@ BAD = {  # name: (arguments built from tmp_path, what the one line must say)
                                      "bernoulli likelihood needs [0, 1]"),
     "identical rows": (lambda t: _custom(t, "same.npy", np.full((60, 5), 0.5)),
                        "same has 1 distinct rows, fewer than model.n_clusters=10"),
-    "unreadable csv": (lambda t: _custom(t, "text.csv", "a,b\nx,y\n"), "non-numeric or missing value"),
+    "unreadable csv": (lambda t: _custom(t, "text.csv", "a,b\nx,y\n"), "near line 2: a non-numeric"),
     "string labels in npz": (lambda t: _custom(t, "named.npz", {"X": np.full((8, 2), 0.5),
                                                                 "y": np.array(["cat", "dog"] * 4)}),
                              "labels must be integers, got str"),

@@ -225,7 +225,9 @@ def test_custom_reads_npy_npz_and_csv(tmp_path):
 
 
 @pytest.mark.parametrize("content,label_column,fragment", [
-    ("a,b\n1,2\n3,x\n", None, "non-numeric or missing value"),
+    ("a,b\n1,2\n3,x\n", None, "near line 3: a non-numeric, missing or extra value"),
+    ("a,b\n1,2\n3\n", None, "near line 3: a non-numeric, missing or extra value"),
+    ("a,b\n1,2,3\n4,5,6\n", None, "every row needs the header's 2 numbers"),
     ("a,b\n1,2\n3,nan\n", None, "NaN or Inf"),
     ("a,b\n1,2\n", "y", "has no column 'y'"),
     ("", None, "is empty"),

@@ -13,19 +13,17 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import itertools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
 from vade_tf import files
 from vade_tf.cli import command_parser, load_tensorflow, run_cli
+from vade_tf.data.user_files import read_batches
 from vade_tf.errors import DataError, ExportError
-
-INPUT_FORMATS = (".npy", ".npz", ".csv")
 
 
 class Clusterer(NamedTuple):
@@ -73,51 +71,6 @@ def from_export(version_dir: Path) -> Clusterer:
     return Clusterer(lambda rows: serve(**{contract["input"]: tf.constant(rows)})["cluster_probs"].numpy(),
                      None if score is None else elbos, contract["shape"][1], contract["likelihood"],
                      contract.get("cluster_to_label"))
-
-
-def _npy_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
-    try:
-        rows = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:
-        raise DataError(f"{path} is not a plain numeric .npy array ({e}); save it with np.save") from None
-    yield from _array_batches(path, rows, batch_size)
-
-
-def _npz_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
-    from vade_tf.data.custom import read_npz
-
-    yield from _array_batches(path, read_npz(path)[0], batch_size)
-
-
-def _array_batches(path: Path, rows: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-    if rows.ndim != 2 or not np.issubdtype(rows.dtype, np.number):
-        raise DataError(f"{path}: expected a numeric [samples, features] matrix, got {rows.dtype.name} "
-                        f"of shape {rows.shape}")
-    for start in range(0, len(rows), batch_size):
-        yield np.asarray(rows[start:start + batch_size], dtype=np.float32)
-
-
-def _csv_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        if next(reader, None) is None:
-            raise DataError(f"{path} is empty; expected a header row, then one numeric row per sample")
-        while batch := list(itertools.islice(reader, batch_size)):
-            try:
-                yield np.array(batch, dtype=np.float32)
-            except ValueError:
-                raise DataError(f"{path} near line {reader.line_num}: a non-numeric, missing or extra "
-                                "value; every row needs the header's number of numbers") from None
-
-
-def read_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
-    """The rows of a .npy, .npz or .csv file (header row, all columns features), a batch at a time."""
-    if path.suffix not in INPUT_FORMATS:
-        raise DataError(f"{path}: unsupported format '{path.suffix}'; use one of {', '.join(INPUT_FORMATS)}")
-    if not path.is_file():
-        raise DataError(f"{path} not found (or not a file); pass the file to cluster as --input")
-    reader = {".npy": _npy_batches, ".npz": _npz_batches, ".csv": _csv_batches}[path.suffix]
-    return reader(path, batch_size)
 
 
 def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: int) -> int:
