@@ -130,6 +130,13 @@ def test_export_round_trips_in_a_fresh_process_without_our_code(round_trips):
     assert contract["shape"] == [None, 64] and "divided by 16" in contract["preprocessing"]
     assert set(contract["cluster_to_label"]) <= {str(c) for c in range(10)}
     assert json.loads((version / "assets" / rundir.CONFIG_FILE).read_text()) == config
+    # The contract names each signature's outputs as the SavedModel serves them.
+    served = tf.saved_model.load(str(version)).signatures
+    assert contract["signatures"] == {"serving_default": ["cluster", "cluster_probs", "z_mean"],
+                                      "embed": ["z_mean", "z_log_var"], "generate": ["x", "x_mean", "z"],
+                                      "score": ["elbo"]}
+    for name, outputs in contract["signatures"].items():
+        assert sorted(served[name].structured_outputs) == sorted(outputs)
 
 
 def test_warmup_file_holds_one_predict_request_per_signature(trained_run, tmp_path):

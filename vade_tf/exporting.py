@@ -81,9 +81,7 @@ def input_contract(module, config: dict, metrics: dict) -> dict:
         "n_clusters": module.model.n_clusters,
         "latent_dim": module.model.latent_dim,
         "likelihood": module.model.likelihood,
-        "signatures": {"serving_default": ["cluster", "cluster_probs", "z_mean"],
-                       "embed": ["z_mean", "z_log_var"], "generate": ["x", "x_mean", "z"],
-                       "score": ["elbo"]},
+        "signatures": module.outputs(),
     }
     if "cluster_to_label" in metrics:
         contract["cluster_to_label"] = metrics["cluster_to_label"]
@@ -99,14 +97,10 @@ def write_warmup(version_dir: Path, module) -> bool:
         return False
     import tensorflow as tf
 
-    shape = [1, *module.image_features.input_shape[1:]] if module.image_features is not None \
-        else [1, module.model.input_dim]
-    requests = {
-        "serving_default": {module.input_name: tf.zeros(shape)},
-        "embed": {module.input_name: tf.zeros(shape)},
-        "generate": {"cluster": tf.zeros([1], tf.int64), "seed": tf.constant(0, tf.int64)},
-        "score": {module.input_name: tf.zeros(shape), "seed": tf.constant(0, tf.int64)},
-    }
+    # One request per signature: zeros of each input's spec, a batch of one.
+    requests = {name: {spec.name: tf.zeros([1 if size is None else size for size in spec.shape], spec.dtype)
+                       for spec in specs}
+                for name, (_, specs) in module.endpoints().items()}
     folder = version_dir / "assets.extra"
     folder.mkdir()
     with tf.io.TFRecordWriter(str(folder / WARMUP_FILE)) as writer:

@@ -58,16 +58,26 @@ class VaDEServing:
     def score(self, inputs, seed) -> dict:
         return {"elbo": self.model.row_elbos(self.features(inputs), seed)}
 
+    def endpoints(self) -> dict:
+        """Every signature: name -> (its function, its input specs). The archive, the export's input
+        contract and TF Serving's warm-up requests are all made from this one list."""
+        seed = tf.TensorSpec([], tf.int64, name="seed")
+        return {"serving_default": (self.serve, [self.input_spec]),
+                "embed": (self.embed, [self.input_spec]),
+                "generate": (self.generate, [tf.TensorSpec([None], tf.int64, name="cluster"), seed]),
+                "score": (self.score, [self.input_spec, seed])}
+
+    def outputs(self) -> dict:
+        """Every signature's output names, in the order its function returns them."""
+        return {name: list(tf.function(function).get_concrete_function(*specs).structured_outputs)
+                for name, (function, specs) in self.endpoints().items()}
+
     def archive(self) -> keras.export.ExportArchive:
-        """The four signatures over the tracked model (and image extractor), ready to write out."""
+        """The signatures over the tracked model (and image extractor), ready to write out."""
         archive = keras.export.ExportArchive()
         archive.track(self.model)
         if self.image_features is not None:
             archive.track(self.image_features)
-        archive.add_endpoint("serving_default", self.serve, input_signature=[self.input_spec])
-        archive.add_endpoint("embed", self.embed, input_signature=[self.input_spec])
-        archive.add_endpoint("generate", self.generate, input_signature=[
-            tf.TensorSpec([None], tf.int64, name="cluster"), tf.TensorSpec([], tf.int64, name="seed")])
-        archive.add_endpoint("score", self.score, input_signature=[
-            self.input_spec, tf.TensorSpec([], tf.int64, name="seed")])
+        for name, (function, specs) in self.endpoints().items():
+            archive.add_endpoint(name, function, input_signature=specs)
         return archive
