@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from vade_tf import __version__
 from vade_tf.errors import NON_FINITE_LOSS, USER_ERRORS, TrainingStopped
@@ -38,6 +38,12 @@ def run_cli(body: Callable[[], int], verbose: bool = False) -> int:
     except TrainingStopped as e:  # finished runs and checkpoints are kept: re-run to continue
         print(f"{'error' if e.exit_code == NON_FINITE_LOSS else 'stopped'}: {e}", file=sys.stderr)
         return e.exit_code
+
+
+def flag_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """The config keys a command's own flags set (``--epochs`` for ``train.epochs``, ...): each key
+    whose flag was given, with its value; ``flags`` maps a key to its flag's value, None when absent."""
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 def command_line() -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.cli import command_line, command_parser, load_tensorflow, run_cli
+from vade_tf.cli import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
 from vade_tf.experiments import PROTOCOLS
 from vade_tf.registry import METHODS
 
@@ -54,9 +54,7 @@ def build_experiment(args):
         method, _, setting = text.partition(":") if ":" in head else (None, "", text)
         key, value = parse_override(setting)
         (overrides if method is None else method_overrides.setdefault(method, {}))[key] = value
-    for key, value in (("data.dir", args.data_dir), ("train.epochs", args.epochs)):
-        if value is not None:
-            overrides[key] = value
+    overrides.update(flag_overrides({"data.dir": args.data_dir, "train.epochs": args.epochs}))
     if args.restarts is not None:
         method_overrides.setdefault("vade", {})["train.restarts"] = args.restarts
     for text in args.run_dir:

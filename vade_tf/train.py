@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vade_tf.cli import command_line, command_parser, load_tensorflow, run_cli
+from vade_tf.cli import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,10 +39,8 @@ def train(args: argparse.Namespace) -> int:
     from vade_tf.validation import check_data
 
     overrides = dict(parse_override(item) for item in args.set)
-    for key, value in (("data.dir", args.data_dir), ("train.epochs", args.epochs),
-                       ("pretrain.epochs", args.pretrain_epochs), ("seed", args.seed)):
-        if value is not None:
-            overrides[key] = value
+    overrides.update(flag_overrides({"data.dir": args.data_dir, "train.epochs": args.epochs,
+                                     "pretrain.epochs": args.pretrain_epochs, "seed": args.seed}))
     config = load_config(args.config, overrides)
     data = load_dataset(config.data)
     config = resolve_auto(config, data)
