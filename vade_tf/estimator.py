@@ -310,11 +310,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         path = Path(path)
         if path.exists() and any(path.iterdir()):
             raise ValueError(f"{path} is not empty; save into a new folder")
-        model = self._trained.model
         path.mkdir(parents=True, exist_ok=True)
-        model.save_weights(path / rundir.MODEL_WEIGHTS)
-        files.write_json(path / rundir.MODEL_SPEC, model.get_config())
-        files.write_json(path / rundir.CONFIG_FILE, self.config_.to_dict())
         params = {**self.get_params(), "random_state": self.config_.seed, "run_dir": None}
         saved = {"params": json.loads(json.dumps(params)), "n_features_in": self.n_features_in_}
         if hasattr(self, "feature_names_in_"):
@@ -322,7 +318,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         files.write_json(path / ESTIMATOR_FILE, saved)
         if hasattr(self, "labels_"):
             files.save_npy(path / LABELS_FILE, self.labels_)
-        files.write_json(path / rundir.METRICS_FILE, self.metrics_)  # last: it marks the run finished
+        rundir.write_run(path, self._trained.model, self.config_.to_dict(), self.metrics_)
 
     @classmethod
     def load(cls, path) -> "VaDEClustering":

@@ -10,6 +10,7 @@ import platform
 from pathlib import Path
 from typing import Optional
 
+from vade_tf import files
 from vade_tf.config import CHOICE_KEYS, FORMER_VALUES, LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
@@ -31,6 +32,16 @@ PRETRAIN_INFO = "init.json"
 PRETRAIN_PARTITION = "partition.npy"  # the starting partition's cluster of every sample
 CHECKPOINT_DIR = "checkpoints"
 LOCK_FILE = ".lock"
+
+
+def write_run(run_dir: Path, model, config: dict, metrics: dict) -> None:
+    """A finished run's files: the trained model's weights and the constructor arguments that rebuild
+    it (``MODEL_SPEC``), the config it trained with, and its metrics, written last: they mark the run
+    finished (what vade-export, vade-predict and ``VaDEClustering.load`` read)."""
+    model.save_weights(Path(run_dir) / MODEL_WEIGHTS)
+    files.write_json(Path(run_dir) / MODEL_SPEC, model.get_config())
+    files.write_json(Path(run_dir) / CONFIG_FILE, config)
+    files.write_json(Path(run_dir) / METRICS_FILE, metrics)
 
 
 def library_versions() -> dict:

@@ -181,9 +181,6 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     model = best.pop("model")
     for record in restarts:
         record.pop("model", None)
-    model.save_weights(run_dir / rundir.MODEL_WEIGHTS)
-    files.write_json(run_dir / rundir.MODEL_SPEC, model.get_config())
-
     metrics = {"method": "vade", **best["final"], "best_restart": best_index, "seed": config.seed,
                "command": command, "n_samples": int(len(data.x)), "collapse": best["collapse"],
                **choice, "restarts": restarts}
@@ -194,7 +191,7 @@ def train_vade(config: Config, run_dir: Path, verbose: int, command: Optional[st
     # checkpoints, summaries and pictures, final evaluation), summed over restarts.
     metrics.update(wall_time_s=time.perf_counter() - start, seconds=stopwatch.seconds,
                    versions=rundir.library_versions())
-    files.write_json(run_dir / rundir.METRICS_FILE, metrics)
+    rundir.write_run(run_dir, model, config.to_dict(), metrics)
     return metrics
 
 
