@@ -63,7 +63,7 @@ TINY_TRAIN = ["--pretrain-epochs", "2", *set_args({
 
 def train_tiny(run_dir, *args) -> subprocess.CompletedProcess:
     """train.py's main in this process, tiny."""
-    from vade_tf import train
+    from vade_tf.commands import train
 
     return run_main(train.main, "--run-dir", run_dir, *TINY_TRAIN, *args)
 

@@ -197,7 +197,7 @@ PREDICT_BAD = {
 
 @pytest.mark.parametrize("case", sorted(PREDICT_BAD))
 def test_predict_refuses_bad_input_with_one_line_and_exit_code_2(digits_run, tmp_path, case):
-    from vade_tf import predict
+    from vade_tf.commands import predict
 
     make_input, fragment = PREDICT_BAD[case]
     result = run_main(predict.main, "--run-dir", digits_run[0], "--input", make_input(tmp_path),
@@ -210,7 +210,7 @@ def test_predict_refuses_bad_input_with_one_line_and_exit_code_2(digits_run, tmp
 
 
 def test_predict_explains_a_model_folder_it_cannot_use(tmp_path):
-    from vade_tf import predict
+    from vade_tf.commands import predict
 
     np.save(tmp_path / "x.npy", np.zeros((2, 4)))
     for flag, fragment in (("--run-dir", "run directory"),

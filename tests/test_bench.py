@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks import bench_epoch
 from vade_tf.model import VaDE
-from vade_tf.tools import bench_epoch
 
 
 def test_the_flop_count_is_the_papers_network_counted_by_hand():
@@ -46,7 +46,7 @@ def test_a_toy_epoch_benchmark_records_both_bounds_and_a_runs_breakdown(tmp_path
 
 def test_the_pytorch_reference_computes_vade_tfs_elbo_on_the_same_weights():
     torch = pytest.importorskip("torch")
-    from vade_tf.tools.reference_torch import VaDE as TorchVaDE
+    from benchmarks.reference_torch import VaDE as TorchVaDE
 
     torch.manual_seed(1)
     x = np.random.default_rng(0).uniform(size=(64, 784)).astype(np.float32)

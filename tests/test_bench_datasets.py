@@ -1,4 +1,4 @@
-"""The generality benchmark (``vade_tf.tools.bench_datasets``) on one bundled dataset with a tiny
+"""The generality benchmark (``benchmarks.bench_datasets``) on one bundled dataset with a tiny
 VaDE: what it records per dataset and seed, that a finished record is read back instead of trained
 again, and the summary's verdicts."""
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 from conftest import FAST
 
+from benchmarks import bench_datasets
 from vade_tf.metrics import clustering_scores
-from vade_tf.tools import bench_datasets
 
 TINY = {**FAST, "model.hidden_dims": [16], "model.latent_dim": 2, "pretrain.epochs": 3, "train.epochs": 2,
         "pretrain.gmm_n_init": 1}
@@ -56,7 +56,7 @@ def test_fetched_sets_reads_a_uci_table_from_a_snapshots_head(tmp_path, capsys):
     committed file is read from HEAD, the Id column dropped, classes numbered in sorted order."""
     import subprocess
 
-    from vade_tf.tools import fetched_sets
+    from benchmarks import fetched_sets
 
     source = fetched_sets.SOURCES["glass"]
     repo = tmp_path / "mirror" / source.repo.replace("/", "+") / "repo"
@@ -76,7 +76,7 @@ def test_fetched_sets_reads_a_uci_table_from_a_snapshots_head(tmp_path, capsys):
 
 
 def test_the_number_of_clusters_benchmark_records_every_rule_on_the_same_latent(tmp_path, monkeypatch):
-    from vade_tf.tools import bench_n_clusters
+    from benchmarks import bench_n_clusters
 
     sets = [arg for key, value in TINY.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     args = ["--datasets", "iris", "--seeds", "0", "--runs-dir", str(tmp_path / "runs"),

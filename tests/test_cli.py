@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from conftest import DIGITS_EPOCHS, FAST, ROOT, run_main, set_args, train_tiny
 
-from vade_tf import rundir, train
+from vade_tf import rundir
+from vade_tf.commands import train
 from vade_tf.config import load_config
 from vade_tf.data import load_dataset
 from vade_tf.inference import assign_clusters
@@ -150,7 +151,7 @@ def test_every_installed_command_answers_version_and_runs_its_module(capsys):
     assert sorted(scripts) == ["vade-experiment", "vade-export", "vade-predict", "vade-train"]
     for name, point in scripts.items():
         module, _, function = point.value.partition(":")
-        assert module == "vade_tf." + name.removeprefix("vade-") and function == "main"
+        assert module == "vade_tf.commands." + name.removeprefix("vade-") and function == "main"
         main = point.load()
         assert main is importlib.import_module(module).main
         with pytest.raises(SystemExit) as stopped:

@@ -79,7 +79,7 @@ def test_auto_trains_exactly_what_a_fixed_k_of_the_k_chosen_trains():
 @pytest.fixture(scope="module")
 def auto_run(tmp_path_factory):
     """vade-train with --set model.n_clusters=auto on five separated clusters, exported: (run dir, x)."""
-    from vade_tf import train
+    from vade_tf.commands import train
 
     folder = tmp_path_factory.mktemp("auto")
     x, y = separated(5)
@@ -114,7 +114,7 @@ def test_the_choice_and_every_ks_score_are_printed_recorded_and_summarised(auto_
 
 
 def test_an_auto_run_loads_exports_and_resumes_as_a_model_of_the_k_chosen(auto_run):
-    from vade_tf import train
+    from vade_tf.commands import train
 
     run_dir, x, _ = auto_run
     loaded = VaDEClustering.load(run_dir)

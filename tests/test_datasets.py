@@ -10,7 +10,7 @@ from native_files import write_har_mat, write_rcv1, write_reuters10k, write_stl1
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.preprocessing import normalize
 
-from vade_tf import train
+from vade_tf.commands import train
 from vade_tf.config import DataConfig
 from vade_tf.data import load_dataset, rcv1, shards, stl10
 from vade_tf.data.pipeline import batches, epoch_batches

@@ -9,8 +9,8 @@ import tensorflow as tf
 from conftest import FAST, run_main
 
 from vade_tf import elbo, likelihoods, rundir
-from vade_tf import experiment as experiment_cli
 from vade_tf.baselines import fit_gmm_on_inputs, train_vae
+from vade_tf.commands import experiment as experiment_cli
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.errors import ConfigError

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 from conftest import FAST, run_main
 
-from vade_tf import export, exporting, rundir
+from vade_tf import exporting, rundir
+from vade_tf.commands import export
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.errors import ExportError

@@ -5,13 +5,15 @@ import json
 import subprocess
 import sys
 
-from vade_tf.tools import gpu_check
+from conftest import ROOT
+
+from benchmarks import gpu_check
 
 
 def test_the_gpu_check_runs_every_check_in_tiny_mode_and_records_them(tmp_path):
     out = tmp_path / "gpu.json"
-    result = subprocess.run([sys.executable, "-m", "vade_tf.tools.gpu_check", "--tiny", "--out", out],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--tiny", "--out", out],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)  # benchmarks/ is there
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "all checks passed" in result.stdout
     record = json.loads(out.read_text())

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import TINY_ESTIMATOR, blobs, run_main
 
-from vade_tf import VaDEClustering, exporting, predict
+from vade_tf import VaDEClustering, exporting
+from vade_tf.commands import predict
 
 
 @pytest.fixture(scope="module")

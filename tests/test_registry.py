@@ -7,7 +7,8 @@ import pytest
 from conftest import FAST, run_main, set_args
 from sklearn.cluster import KMeans
 
-from vade_tf import exporting, registry, rundir, train
+from vade_tf import exporting, registry, rundir
+from vade_tf.commands import train
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.errors import ConfigError

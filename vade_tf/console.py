@@ -1,6 +1,6 @@
 """What a run prints while it trains: Keras's live progress bar on a terminal, one line per epoch
 elsewhere (a log file, CI). Phases print their durations (``timing.Stopwatch.phase``); the commands
-keep TensorFlow's own log out (``cli``).
+keep TensorFlow's own log out (``commands.common``).
 """
 from __future__ import annotations
 

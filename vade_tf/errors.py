@@ -1,4 +1,5 @@
-"""Every way a run ends on purpose, importable without TensorFlow (``cli.run_cli`` reports them)."""
+"""Every way a run ends on purpose, importable without TensorFlow (``commands.common.run_cli``
+reports them)."""
 from __future__ import annotations
 
 

@@ -14,7 +14,7 @@ Each VaDE epoch (the config's step: its prior, optimizers and XLA setting) is ra
 ours). ``--run-dir RUN`` adds where a finished vade-train run's wall time went, phase by phase. Epoch
 seconds are the fastest of ``--tries`` epochs after a first one that compiles.
 
-    python -m vade_tf.tools.bench_epoch [--batch-sizes 100 800] [--tries 3] [--run-dir RUN]
+    python -m benchmarks.bench_epoch [--batch-sizes 100 800] [--tries 3] [--run-dir RUN]
                           [--config configs/mnist.json] [--out results/bench-epoch.json]
 """
 from __future__ import annotations
@@ -153,7 +153,7 @@ def torch_epoch_seconds(batch_size: int, tries: int, config_path: str, samples: 
     """``reference_torch``'s record for one batch size, run in a process of its own; None without torch."""
     if importlib.util.find_spec("torch") is None:
         return None
-    command = [sys.executable, "-m", "vade_tf.tools.reference_torch", "--batch-size", str(batch_size),
+    command = [sys.executable, "-m", "benchmarks.reference_torch", "--batch-size", str(batch_size),
                "--epochs", str(tries), "--config", config_path, "--samples", str(samples)]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(output.splitlines()[-1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.cli import command_parser, load_tensorflow, run_cli
+from vade_tf.commands.common import command_parser, load_tensorflow, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:

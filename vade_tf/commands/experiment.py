@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vade_tf.cli import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
+from vade_tf.commands.common import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
 from vade_tf.experiments import PROTOCOLS
 from vade_tf.registry import METHODS
 

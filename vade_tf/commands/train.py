@@ -1,7 +1,7 @@
 """Train VaDE: ``vade-train [--config configs/NAME.json] [--data-dir DIR] [--run-dir DIR] ...``.
 
 With no --config it trains the embedded default (scikit-learn's digits, no download). The same
-command is ``python train.py`` in a checkout and ``python -m vade_tf.train``.
+command is ``python train.py`` in a checkout and ``python -m vade_tf.commands.train``.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vade_tf.cli import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
+from vade_tf.commands.common import command_line, command_parser, flag_overrides, load_tensorflow, run_cli
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -5,7 +5,7 @@ trained encoder, fit a kNN classifier on the training split's latent means and l
 it on the test split. Writes the per-run figures as JSON and a markdown table with mean and
 standard deviation beside the paper's:
 
-    python -m vade_tf.tools.knn_table --data-dir MNIST_DIR --out results/table3 \
+    python -m benchmarks.knn_table --data-dir MNIST_DIR --out results/table3 \
         runs/spectral-s0 runs/spectral-s1 runs/spectral-s2
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ each row with l2 norm 200 like the real features), then trains one epoch of VaDE
 same pipeline as ``train.py`` and reports the process's peak RSS. Dense float32 would be 5.5 GB;
 the target is < 2 GB, whatever N is.
 
-    python -m vade_tf.tools.bench_reuters_stream [--dir /tmp/reuters-synthetic]
+    python -m benchmarks.bench_reuters_stream [--dir /tmp/reuters-synthetic]
         [--out results/bench-reuters-stream.json]
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The GPU path in one command: ``python -m vade_tf.tools.gpu_check [--tiny] [--out FILE]``.
+"""The GPU path in one command: ``python -m benchmarks.gpu_check [--tiny] [--out FILE]``.
 
 On the visible device (a GPU when TensorFlow sees one, else the CPU) it checks and times:
 - a VaDE epoch at batch 100 and 800 with XLA, in float32, mixed_bfloat16 and mixed_float16: the
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.bench_epoch import run_record, write_result
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches
@@ -32,7 +33,6 @@ from vade_tf.evaluation import elbo_estimate
 from vade_tf.fit import compile_for_training
 from vade_tf.initialise import build_model
 from vade_tf.recipe import resolve_auto
-from vade_tf.tools.bench_epoch import run_record, write_result
 
 PRECISIONS = ("none", "mixed_bfloat16", "mixed_float16")
 TOLERANCE = 0.02  # |ELBO - float32's| / |float32's| after the same steps from the same start

@@ -1,6 +1,6 @@
 """How often ``n_clusters="auto"`` finds the number of classes, against the mixtures that choose K.
 
-    python -m vade_tf.tools.bench_n_clusters --data-dir DIR --mnist-dir DIR --fashion-dir DIR \\
+    python -m benchmarks.bench_n_clusters --data-dir DIR --mnist-dir DIR --fashion-dir DIR \\
         --seeds 0 1 2 --fixed results/bench-datasets.json --out results/bench-n-clusters.json
 
 For every dataset of ``bench_datasets``' suite (``--datasets``; ``mnist`` and ``fashion_mnist`` add
@@ -29,9 +29,9 @@ from typing import Optional
 
 import numpy as np
 
+from benchmarks.bench_datasets import DATASETS, Suite, code_commit, estimator_arguments
 from vade_tf import files, rundir
 from vade_tf.metrics import clustering_scores
-from vade_tf.tools.bench_datasets import DATASETS, Suite, code_commit, estimator_arguments
 
 
 def _whole(dataset: str):
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
                         help="a VaDEClustering setting (settings=) for every fit")
     args = parser.parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
-    command = "python -m vade_tf.tools.bench_n_clusters " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.bench_n_clusters " + " ".join(sys.argv[1:] if argv is None else argv)
     suite, fixed = Suite(args.data_dir, args.mnist_dir, args.fashion_dir), fixed_runs(args.fixed)
     records, skipped = [], []
     for name in args.datasets:

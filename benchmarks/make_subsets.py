@@ -1,6 +1,6 @@
 """The small-data check's inputs (results/small-data-custom.json), saved as a user with a small matrix would:
 
-    python -m vade_tf.tools.make_subsets --mnist-dir DIR --fashion-dir DIR --out DIR
+    python -m benchmarks.make_subsets --mnist-dir DIR --fashion-dir DIR --out DIR
 
 writes mnist-1500-s{0,1,2}.npz and fashion_mnist-1500-s{0,1,2}.npz (1,500 random images of train+test,
 X in [0, 1], y) and digits-standardised.npz (scikit-learn's digits, each feature standardised).

@@ -1,6 +1,6 @@
 """The public labelled sets of bench_datasets' suite, converted from their original files:
 
-    python -m vade_tf.tools.fetched_sets --mirror /work/.mirror --out DIR
+    python -m benchmarks.fetched_sets --mirror /work/.mirror --out DIR
 
 Each set's files are read from a snapshot of a public GitHub repository (``SOURCES``: the repository,
 the paths in it, what the set is), found under ``--mirror`` as ``OWNER+NAME/repo``, a git directory

@@ -6,7 +6,7 @@ tf.saved_model.load as a serving process would, and times the serving_default si
 batch sizes. The bound is the encoder's FLOPs at the peak square-GEMM rate measured in the same
 run; the ratio is measured time / bound (1.0 = as fast as the matrix multiplies alone).
 
-    python -m vade_tf.tools.bench_serving [--batches 1 64 1024] [--out results/bench-serving.json]
+    python -m benchmarks.bench_serving [--batches 1 64 1024] [--out results/bench-serving.json]
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.bench_epoch import best_seconds, macs, peak_gemm_rate, run_record, write_result
 from vade_tf.exporting import write_version
 from vade_tf.model import VaDE
 from vade_tf.serving import VaDEServing
-from vade_tf.tools.bench_epoch import best_seconds, macs, peak_gemm_rate, run_record, write_result
 
 D, K, ROWS = 784, 10, 16_384
 

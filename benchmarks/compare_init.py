@@ -5,7 +5,7 @@ RUN/restart_<r>/pretrain/...), encode the data, partition the latent means with 
 full-covariance GMM and spectral clustering, and score the partition and the diagonal prior made
 from it (the prior VaDE starts from) against the labels. Used for results/init-mnist-spectral.json:
 
-    python -m vade_tf.tools.compare_init --config configs/mnist.json --data-dir MNIST_DIR \
+    python -m benchmarks.compare_init --config configs/mnist.json --data-dir MNIST_DIR \
         --out results/init-mnist-spectral.json runs/mnist-s0 runs/mnist-s1 ...
 """
 from __future__ import annotations

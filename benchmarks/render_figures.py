@@ -1,7 +1,7 @@
 """Render a finished run's pictures (the ones train.py writes at the end) from its saved model, e.g.
 for a run made before the current figures existed:
 
-    python -m vade_tf.tools.render_figures --run-dir runs/mnist-s0 --data-dir MNIST_DIR --out figures/
+    python -m benchmarks.render_figures --run-dir runs/mnist-s0 --data-dir MNIST_DIR --out figures/
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """VaDE's defaults on data nobody tuned them for, against the baselines a user tries first.
 
-    python -m vade_tf.tools.bench_datasets --data-dir DIR --mnist-dir DIR --fashion-dir DIR \\
+    python -m benchmarks.bench_datasets --data-dir DIR --mnist-dir DIR --fashion-dir DIR \\
         --seeds 0 1 2 --out results/bench-datasets.json
 
 For every dataset of the suite and every seed it fits, on X as given (no scaler):
@@ -13,7 +13,7 @@ here is chosen by them.
 The suite: scikit-learn's bundled iris, wine, breast_cancer and digits (pixel values 0-16, as
 bundled); random subsets of 300 and 2,000 MNIST and Fashion-MNIST images (of train and test, subset
 seed 0, pixels / 255); and every ``NAME.npz`` (arrays ``X`` and ``y``) in ``--data-dir`` that
-``vade_tf.tools.fetched_sets`` writes: public labelled sets converted from their original files
+``benchmarks.fetched_sets`` writes: public labelled sets converted from their original files
 (their sources in its ``SOURCES``). A dataset whose files are absent is skipped and said so.
 
 Each (dataset, seed) is one record in ``--runs-dir``/NAME/seed-S/result.json: an interrupted
@@ -31,10 +31,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from benchmarks.fetched_sets import SOURCES
 from vade_tf import files, rundir
 from vade_tf.callbacks import ClusteringMetrics
 from vade_tf.metrics import clustering_scores
-from vade_tf.tools.fetched_sets import SOURCES
 
 # A full-covariance GaussianMixture holds K covariance matrices of D x D (and EM works on a few
 # copies): above this many values it is not fitted, and the record says so.
@@ -93,7 +93,7 @@ DATASETS: dict[str, tuple[Callable, str]] = {
     "fashion-300": (_image_subset("fashion_mnist", 300), "300 random Fashion-MNIST images"),
     "fashion-2000": (_image_subset("fashion_mnist", 2000), "2,000 random Fashion-MNIST images"),
 }
-# The public sets read from --data-dir, as vade_tf.tools.fetched_sets converts them.
+# The public sets read from --data-dir, as benchmarks.fetched_sets converts them.
 DATASETS.update({name: (_fetched(name), source.what) for name, source in SOURCES.items()})
 
 
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
                         help="a VaDEClustering setting (settings=) for every fit, to compare recipes")
     args = parser.parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
-    command = "python -m vade_tf.tools.bench_datasets " + " ".join(argv if argv is not None else
+    command = "python -m benchmarks.bench_datasets " + " ".join(argv if argv is not None else
                                                                     __import__("sys").argv[1:])
     suite = Suite(args.data_dir, args.mnist_dir, args.fashion_dir)
     records, skipped = [], []

@@ -3,7 +3,7 @@
 Everything comes from the run's own metrics.json, so a record never holds a figure the run did not
 produce; the caller adds what the run cannot know (the experiment, the commit, notes):
 
-    python -m vade_tf.tools.record_run --run-dir runs/mnist-s0 --out results/mnist-seed0.json \
+    python -m benchmarks.record_run --run-dir runs/mnist-s0 --out results/mnist-seed0.json \
         --experiment "..." --commit 01713b9 [--notes "..."]
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ Adam for the network and, with ``train.mixture_learning_rate``, a second Adam fo
 vade-tf's epoch computes, so the two epochs' seconds compare like for like. PyTorch is not a
 dependency of vade-tf; ``bench_epoch`` runs this in a process of its own where torch is installed.
 
-    python -m vade_tf.tools.reference_torch [--batch-size 800] [--epochs 2] [--config configs/mnist.json]
+    python -m benchmarks.reference_torch [--batch-size 800] [--epochs 2] [--config configs/mnist.json]
                                               [--samples 70000]
 
 prints one JSON line: the best epoch's seconds, the batch size, the threads and torch's version.
