@@ -101,3 +101,24 @@ def test_a_labelled_run_names_each_clusters_label(digits_run, tmp_path):
     mapping = json.loads((run_dir / "metrics.json").read_text())["cluster_to_label"]
     assert [mapping[str(int(c))] for c in table[:, 0]] == [int(label) for label in table[:, 1]]
     np.testing.assert_array_equal(table[:, 0], table[:, 3:].argmax(axis=1))
+
+
+def test_an_export_without_the_score_signature_is_refused_in_one_line(saved, tmp_path):
+    """An export from before the score signature existed is refused with what to do, not served
+    without its elbo column."""
+    import shutil
+
+    import tensorflow as tf
+
+    _, _, folder = saved
+    old = tmp_path / "models" / "1"
+    shutil.copytree(folder / "models" / "1" / "assets", old / "assets")
+    served = tf.saved_model.load(str(folder / "models" / "1"))
+    module = tf.Module()
+    module.serve = served.signatures["serving_default"]
+    tf.saved_model.save(module, str(old), signatures={"serving_default": module.serve})
+    result = run_main(predict.main, "--export-dir", old, "--input", folder / "x.npy",
+                      "--output", tmp_path / "out.csv")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "without the score signature; export the run again" in result.stderr
+    assert not (tmp_path / "out.csv").exists()

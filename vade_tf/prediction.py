@@ -26,8 +26,7 @@ from vade_tf.errors import DataError, ExportError
 class Clusterer(NamedTuple):
     """What predicting needs of a trained model, from a run directory or an export."""
     probabilities: Callable[[np.ndarray], np.ndarray]   # rows [B, D] -> gamma [B, K]
-    elbos: Optional[Callable[[np.ndarray], np.ndarray]]  # rows [B, D] -> each row's ELBO [B]; None
-                                                         # for an export made before the score signature
+    elbos: Callable[[np.ndarray], np.ndarray]            # rows [B, D] -> each row's ELBO [B]
     input_dim: int
     likelihood: str
     cluster_to_label: Optional[dict]                     # {"cluster": label} of a labelled run
@@ -59,22 +58,24 @@ def from_export(version_dir: Path) -> Clusterer:
     from vade_tf.model import ROW_ELBO_SEED
 
     signatures = tf.saved_model.load(str(version_dir)).signatures
-    serve, score = signatures["serving_default"], signatures.get("score")
+    if "score" not in signatures:
+        raise ExportError(f"{version_dir} was exported by an earlier vade-tf, without the score signature; "
+                          "export the run again")
+    serve, score = signatures["serving_default"], signatures["score"]
 
     def elbos(rows: np.ndarray) -> np.ndarray:
         return score(**{contract["input"]: tf.constant(rows),
                         "seed": tf.constant(ROW_ELBO_SEED, tf.int64)})["elbo"].numpy()
 
     return Clusterer(lambda rows: serve(**{contract["input"]: tf.constant(rows)})["cluster_probs"].numpy(),
-                     None if score is None else elbos, contract["shape"][1], contract["likelihood"],
+                     elbos, contract["shape"][1], contract["likelihood"],
                      contract.get("cluster_to_label"))
 
 
 def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: int) -> int:
     """Cluster every row of ``source`` into ``output`` (CSV); returns the number of rows. Any finite row
     of the model's width gets its cluster; its ``elbo`` is left empty when the row lies outside the
-    likelihood's support (a Bernoulli model's [0, 1]), where the ELBO is no density, and for every row of
-    an export made before the score signature existed."""
+    likelihood's support (a Bernoulli model's [0, 1]), where the ELBO is no density."""
     from vade_tf.registry import LIKELIHOODS
     from vade_tf.validation import check_values
 
@@ -97,7 +98,7 @@ def predict_file(clusterer: Clusterer, source: Path, output: Path, batch_size: i
             inside = np.ones(len(rows), bool) if support is None else \
                 ((rows >= support[0]) & (rows <= support[1])).all(axis=1)
             elbos = np.full(len(rows), np.nan)
-            if clusterer.elbos is not None and inside.any():
+            if inside.any():
                 elbos[inside] = clusterer.elbos(rows[inside])
             if first:
                 writer.writerow(header + ["elbo"] + [f"p{c}" for c in range(gamma.shape[1])])
