@@ -165,14 +165,20 @@ def vade(x: np.ndarray, y: np.ndarray, k: int, seed: int, run_dir: Path, setting
             "collapse": model.metrics_.get("collapse"), "config": model.config_.to_dict()}
 
 
+def finished_record(runs_dir: Path, name: str, seed: int, settings: dict) -> tuple[Path, Optional[dict]]:
+    """Where the record of one dataset and seed lives, and that record when a finished one was made
+    with ``settings`` (else None: it is made anew)."""
+    path = runs_dir / name / f"seed-{seed}" / "result.json"
+    record = json.loads(path.read_text()) if path.exists() else None
+    return path, record if record is not None and record.get("settings") == settings else None
+
+
 def run_one(name: str, x: np.ndarray, y: np.ndarray, seed: int, runs_dir: Path, settings: dict,
             command: str) -> dict:
     """The record of one dataset and seed, read back when a finished one matches ``settings``."""
-    path = runs_dir / name / f"seed-{seed}" / "result.json"
-    if path.exists():
-        record = json.loads(path.read_text())
-        if record.get("settings") == settings:
-            return record
+    path, finished = finished_record(runs_dir, name, seed, settings)
+    if finished is not None:
+        return finished
     k = int(len(np.unique(y)))
     record = {"dataset": name, "seed": seed, "n_samples": int(x.shape[0]), "n_features": int(x.shape[1]),
               "n_clusters": k, "largest_class": float(np.bincount(np.unique(y, return_inverse=True)[1]).max()
@@ -225,46 +231,74 @@ def markdown(table: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    from vade_tf.config import parse_override
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def suite_parser(description: str, choices, runs_dir: str) -> argparse.ArgumentParser:
+    """The arguments of a benchmark over the suite: where its sets' files are, which sets and seeds,
+    the runs folder, the record, and VaDEClustering settings for every fit (``--set``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", type=Path, help="folder of the fetched sets' NAME.npz files")
     parser.add_argument("--mnist-dir", type=Path, help="MNIST's IDX files")
     parser.add_argument("--fashion-dir", type=Path, help="Fashion-MNIST's IDX files")
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=choices, default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-datasets"))
+    parser.add_argument("--runs-dir", type=Path, default=Path(runs_dir))
     parser.add_argument("--out", type=Path, help="the gathered record (JSON; a .md table beside it)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="a VaDEClustering setting (settings=) for every fit, to compare recipes")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def suite_sets(args: argparse.Namespace, loaders: dict) -> tuple[list[tuple], list[str]]:
+    """(name, x, y) of each set ``args.datasets`` names whose files are given (``loaders``: name ->
+    Suite -> (x, y) or None), and the names skipped for want of them."""
+    suite = Suite(args.data_dir, args.mnist_dir, args.fashion_dir)
+    loaded, skipped = [], []
+    for name in args.datasets:
+        arrays = loaders[name](suite)
+        if arrays is None:
+            skipped.append(name)
+            print(f"{name}: skipped, its files are not given", flush=True)
+        else:
+            loaded.append((name, *arrays))
+    return loaded, skipped
+
+
+def over_suite(sets: list[tuple], seeds: list[int], run: Callable, line: Callable) -> list[dict]:
+    """``run(name, x, y, seed)``'s record for every set and seed, each told in ``line(name, seed,
+    record)`` as it finishes."""
+    records = []
+    for name, x, y in sets:
+        for seed in seeds:
+            records.append(run(name, x, y, seed))
+            print(line(name, seed, records[-1]), flush=True)
+    return records
+
+
+def write_record(out: Optional[Path], record: dict, table: str) -> None:
+    """Print the markdown ``table``; with ``out``, write ``record`` there (JSON) and the table beside it."""
+    print(table, end="")
+    if out is not None:
+        files.write_json(out, record)
+        out.with_suffix(".md").write_text(table)
+
+
+def main(argv=None) -> int:
+    from vade_tf.config import parse_override
+
+    args = suite_parser(__doc__.splitlines()[0], DATASETS, "runs/bench-datasets").parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
     command = "python -m benchmarks.bench_datasets " + " ".join(argv if argv is not None else
                                                                     __import__("sys").argv[1:])
-    suite = Suite(args.data_dir, args.mnist_dir, args.fashion_dir)
-    records, skipped = [], []
-    for name in args.datasets:
-        loaded = DATASETS[name][0](suite)
-        if loaded is None:
-            skipped.append(name)
-            print(f"{name}: skipped, its files are not given", flush=True)
-            continue
-        x, y = loaded
-        for seed in args.seeds:
-            r = run_one(name, x, y, seed, args.runs_dir, settings, command)
-            records.append(r)
-            print(f"{name} seed {seed}: k-means {r['kmeans']['acc']:.4f}, VaDE start "
-                  f"{r['vade']['start']['acc']:.4f} -> {r['vade']['final']['acc']:.4f} "
-                  f"(nmi {r['vade']['final']['nmi']:.4f}, {r['vade']['seconds']:.0f} s, largest cluster "
-                  f"{r['vade']['largest_cluster_max']:.2f})", flush=True)
+    sets, skipped = suite_sets(args, {name: load for name, (load, _) in DATASETS.items()})
+    records = over_suite(sets, args.seeds,
+                         lambda name, x, y, seed: run_one(name, x, y, seed, args.runs_dir, settings, command),
+                         lambda name, seed, r: (
+                             f"{name} seed {seed}: k-means {r['kmeans']['acc']:.4f}, VaDE start "
+                             f"{r['vade']['start']['acc']:.4f} -> {r['vade']['final']['acc']:.4f} "
+                             f"(nmi {r['vade']['final']['nmi']:.4f}, {r['vade']['seconds']:.0f} s, largest "
+                             f"cluster {r['vade']['largest_cluster_max']:.2f})"))
     table = summary(records)
-    print(markdown(table), end="")
-    if args.out is not None:
-        files.write_json(args.out, {"benchmark": __doc__.splitlines()[0], "command": command,
-                                    "settings": settings, "skipped": skipped, "summary": table,
-                                    "runs": records})
-        args.out.with_suffix(".md").write_text(markdown(table))
+    write_record(args.out, {"benchmark": __doc__.splitlines()[0], "command": command, "settings": settings,
+                            "skipped": skipped, "summary": table, "runs": records}, markdown(table))
     return 0
 
 

@@ -42,6 +42,7 @@ from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches
 from vade_tf.fit import compile_for_training
 from vade_tf.inference import encode_means
+from vade_tf.initialise import build_model
 from vade_tf.model import VaDE
 from vade_tf.pretrain import pretrain_end_to_end
 from vade_tf.recipe import resolve_auto
@@ -73,13 +74,13 @@ def peak_gemm_rate(size: int = 2048, repeats: int = 20) -> float:
 
 def vade_layers(model: VaDE) -> list[keras.layers.Layer]:
     """The dense layers a VaDE step runs, input side first."""
-    return model.encoder.hidden + [model.encoder.mean, model.encoder.log_var] + \
-        model.decoder.hidden + [model.decoder.out]
+    return model.encoder.features.layers + [model.encoder.mean, model.encoder.log_var] + \
+        model.decoder.body.layers
 
 
 def autoencoder_layers(model: VaDE) -> list[keras.layers.Layer]:
     """The dense layers pretraining runs: the encoder's mean path and the decoder."""
-    return model.encoder.hidden + [model.encoder.mean] + model.decoder.hidden + [model.decoder.out]
+    return model.encoder.features.layers + [model.encoder.mean] + model.decoder.body.layers
 
 
 def macs(layers: Sequence[keras.layers.Layer]) -> int:
@@ -199,10 +200,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     n = args.samples
     x = np.random.default_rng(0).uniform(size=(n, D)).astype(np.float32)
     config = resolve_auto(config, Dataset(x, None, "synthetic"))
-    model = VaDE(input_dim=D, n_clusters=config.model.n_clusters, latent_dim=config.model.latent_dim,
-                 hidden_dims=config.model.hidden_dims, likelihood="bernoulli",
-                 covariance=config.model.covariance)
-    model.build((None, D))
+    model = build_model(dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                              likelihood="bernoulli")),
+                        D, seed=0)
     peak = peak_gemm_rate(args.peak_size)
     seconds, own_bound, flops, torch_records = {}, {}, {}, {}
     for batch_size in args.batch_sizes:
@@ -220,7 +220,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         own_bound[key] = pretrain_bound
         flops[key] = training_flops(autoencoder_layers(model), n)
     seconds["encoder_pass"] = best_seconds(lambda: encode_means(model, x), args.tries)
-    flops["encoder_pass"] = 2 * macs(model.encoder.hidden + [model.encoder.mean]) * n
+    flops["encoder_pass"] = 2 * macs(model.encoder.features.layers + [model.encoder.mean]) * n
 
     peak_bound = {key: flops[key] / peak for key in seconds}
     result = {

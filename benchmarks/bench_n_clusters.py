@@ -18,7 +18,6 @@ finished, so an interrupted benchmark picks up where it stopped.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -29,7 +28,17 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.bench_datasets import DATASETS, Suite, code_commit, estimator_arguments
+from benchmarks.bench_datasets import (
+    DATASETS,
+    Suite,
+    code_commit,
+    estimator_arguments,
+    finished_record,
+    over_suite,
+    suite_parser,
+    suite_sets,
+    write_record,
+)
 from vade_tf import files, rundir
 from vade_tf.metrics import clustering_scores
 
@@ -62,7 +71,7 @@ def pretrained_latent(run_dir: Path, x: np.ndarray) -> np.ndarray:
     from vade_tf.inference import encode_means
     from vade_tf.model import VaDE
 
-    model = VaDE(**json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
+    model = VaDE.from_config(json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
     model.build((None, model.input_dim))
     model.load_weights(run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_WEIGHTS)
     return encode_means(model, x, False)
@@ -98,11 +107,9 @@ def run_one(name: str, x: np.ndarray, y: np.ndarray, seed: int, runs_dir: Path, 
     """The record of one dataset and seed, read back when a finished one matches ``settings``."""
     from vade_tf import VaDEClustering
 
-    path = runs_dir / name / f"seed-{seed}" / "result.json"
-    if path.exists():
-        record = json.loads(path.read_text())
-        if record.get("settings") == settings:
-            return record
+    path, finished = finished_record(runs_dir, name, seed, settings)
+    if finished is not None:
+        return finished
     k_star = int(len(np.unique(y)))
     largest = max_clusters_for(k_star)
     run_dir = path.parent / "vade"
@@ -176,42 +183,23 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     from vade_tf.config import parse_override
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help="folder of the fetched sets' NAME.npz files")
-    parser.add_argument("--mnist-dir", type=Path, help="MNIST's IDX files")
-    parser.add_argument("--fashion-dir", type=Path, help="Fashion-MNIST's IDX files")
-    parser.add_argument("--datasets", nargs="+", choices=SUITE, default=list(DATASETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser = suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters")
     parser.add_argument("--fixed", type=Path, help="a bench_datasets record of the fixed-K runs to compare")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs/bench-n-clusters"))
-    parser.add_argument("--out", type=Path, help="the gathered record (JSON; a .md table beside it)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a VaDEClustering setting (settings=) for every fit")
     args = parser.parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
     command = "python -m benchmarks.bench_n_clusters " + " ".join(sys.argv[1:] if argv is None else argv)
-    suite, fixed = Suite(args.data_dir, args.mnist_dir, args.fashion_dir), fixed_runs(args.fixed)
-    records, skipped = [], []
-    for name in args.datasets:
-        loaded = SUITE[name](suite)
-        if loaded is None:
-            skipped.append(name)
-            print(f"{name}: skipped, its files are not given", flush=True)
-            continue
-        x, y = loaded
-        for seed in args.seeds:
-            r = run_one(name, x, y, seed, args.runs_dir, settings, fixed, command)
-            records.append(r)
-            print(f"{name} seed {seed}: K* {r['k_star']}, auto {r['vade']['chosen']}, "
-                  f"BIC {r['bic']['chosen']}, Dirichlet {r['dirichlet']['chosen']}; "
-                  f"ACC {r['vade']['final']['acc']:.4f} "
-                  f"({r['vade']['seconds']:.0f} s)", flush=True)
+    fixed = fixed_runs(args.fixed)
+    sets, skipped = suite_sets(args, SUITE)
+    records = over_suite(sets, args.seeds,
+                         lambda name, x, y, seed: run_one(name, x, y, seed, args.runs_dir, settings, fixed,
+                                                          command),
+                         lambda name, seed, r: (
+                             f"{name} seed {seed}: K* {r['k_star']}, auto {r['vade']['chosen']}, "
+                             f"BIC {r['bic']['chosen']}, Dirichlet {r['dirichlet']['chosen']}; "
+                             f"ACC {r['vade']['final']['acc']:.4f} ({r['vade']['seconds']:.0f} s)"))
     result = summary(records)
-    print(markdown(result), end="")
-    if args.out is not None:
-        files.write_json(args.out, {"benchmark": __doc__.splitlines()[0], "command": command,
-                                    "skipped": skipped, "summary": result, "runs": records})
-        args.out.with_suffix(".md").write_text(markdown(result))
+    write_record(args.out, {"benchmark": __doc__.splitlines()[0], "command": command, "skipped": skipped,
+                            "summary": result, "runs": records}, markdown(result))
     return 0
 
 

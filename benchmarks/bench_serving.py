@@ -18,8 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks.bench_epoch import best_seconds, macs, peak_gemm_rate, run_record, write_result
+from vade_tf.config import load_config
 from vade_tf.exporting import write_version
-from vade_tf.model import VaDE
+from vade_tf.initialise import build_model
 from vade_tf.serving import VaDEServing
 
 D, K, ROWS = 784, 10, 16_384
@@ -31,10 +32,12 @@ def main() -> None:
     parser.add_argument("--out", default="results/bench-serving.json")
     args = parser.parse_args()
 
-    model = VaDE(input_dim=D, n_clusters=K)
-    model.build((None, D))
+    model = build_model(load_config(overrides={"model.n_clusters": K, "model.latent_dim": 10,
+                                                "model.networks.hidden_dims": [500, 500, 2000],
+                                                "model.likelihood": "bernoulli", "model.covariance": "diag"}),
+                        D, seed=0)
     # serving_default needs the hidden layers and the mean head, not the log-variance head.
-    flops_per_sample = 2 * macs(model.encoder.hidden + [model.encoder.mean])
+    flops_per_sample = 2 * macs(model.encoder.features.layers + [model.encoder.mean])
     peak = peak_gemm_rate()
     x = np.random.default_rng(0).uniform(size=(ROWS, D)).astype(np.float32)
     with tempfile.TemporaryDirectory() as base:

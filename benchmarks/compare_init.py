@@ -60,7 +60,7 @@ def main() -> None:
             start = time.perf_counter()
             weights, means, variances, assignments = partition()
             seconds = time.perf_counter() - start
-            model.set_mixture(weights, means, variances)
+            model.prior.set_mixture(weights, means, variances)
             rows[name] = {"partition": clustering_scores(data.y, assignments),
                           "diagonal_prior": clustering_scores(data.y, assign_clusters(model, data.x)),
                           "seconds": seconds}

@@ -59,7 +59,7 @@ def vade_epochs(size: dict, x: np.ndarray) -> dict:
         steps = len(x) // batch_size
         for precision in PRECISIONS:
             config = load_config(overrides={
-                "model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
+                "model.networks.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
                 "model.n_clusters": size["k"], "model.likelihood": "bernoulli",  # uniform(0, 1) pixels
                 "train.batch_size": batch_size, "train.mixed_precision": precision,
                 "train.jit_compile": True})
@@ -92,7 +92,8 @@ def stl10_path(size: dict) -> dict:
     start = time.perf_counter()
     features = extract_features(images, weights=None, verbose=False)
     extracted = time.perf_counter() - start
-    config = load_config(overrides={"model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
+    config = load_config(overrides={"model.networks.hidden_dims": size["hidden"],
+                                    "model.latent_dim": size["latent"],
                                     "model.n_clusters": 2, "model.likelihood": "gaussian",
                                     "train.batch_size": 2, "train.jit_compile": True})
     config = resolve_auto(config, Dataset(features, None, "features"))
@@ -113,7 +114,7 @@ def mirrored_run_and_export(size: dict, x: np.ndarray, folder: Path) -> dict:
     from vade_tf.runs import train_and_evaluate
 
     config = load_config(overrides={
-        "model.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
+        "model.networks.hidden_dims": size["hidden"], "model.latent_dim": size["latent"],
         "model.n_clusters": size["k"], "pretrain.method": "plain", "pretrain.epochs": 1,
         "pretrain.gmm_n_init": 1, "train.epochs": 1,
         "train.strategy": "mirrored", "train.batch_size": size["batches"][0], "data.name": "custom",

@@ -108,13 +108,13 @@ def main() -> None:
 
     config = load_config(args.config)  # vade-tf's own reading of it, defaults included (no TensorFlow)
     m, t = config.model, config.train
-    if AUTO in (m.hidden_dims, m.latent_dim):
-        raise SystemExit(f"{args.config}: the reference needs model.hidden_dims and model.latent_dim "
-                         "stated, not auto (configs/mnist.json states them)")
+    if AUTO in (m.networks.hidden_dims, m.latent_dim):
+        raise SystemExit(f"{args.config}: the reference needs model.networks.hidden_dims and "
+                         "model.latent_dim stated, not auto (configs/mnist.json states them)")
     # PyTorch's default is one thread per physical core; vade-tf uses every logical CPU, so this does too.
     torch.set_num_threads(os.cpu_count())
     torch.manual_seed(0)
-    model = VaDE(list(m.hidden_dims), m.latent_dim, m.n_clusters, m.covariance)
+    model = VaDE(list(m.networks.hidden_dims), m.latent_dim, m.n_clusters, m.covariance)
     if t.mixture_learning_rate is None:
         optimizers = [torch.optim.Adam(model.parameters(), t.learning_rate, eps=t.adam_epsilon)]
     else:

@@ -25,6 +25,25 @@ FAST = {"train.jit_compile": False, "train.elbo_draws": 2000, "logging.tsne_samp
 FINAL_KEYS = ("acc", "nmi", "ari", "elbo", "reconstruction", "kl_z", "kl_c")
 
 
+# What a hand-made test model is, unless a test says otherwise (VaDE.get_config's keys).
+MODEL_SPEC = {"latent_dim": 2, "covariance": "diag", "likelihood": "bernoulli", "standardize": False,
+              "mc_samples": 1, "seed": 0, "architecture": "mlp"}
+
+
+def make_vade(input_dim: int, n_clusters: int, hidden_dtype=None, **given):
+    """A built VaDE from ``VaDE.from_config``: ``given`` holds its spec's keys (MODEL_SPEC's
+    defaults) and its architecture's options (hidden_dims=[8] for the default MLP)."""
+    from vade_tf.model import VaDE
+
+    spec = {**MODEL_SPEC, "input_dim": input_dim, "n_clusters": n_clusters,
+            **{key: value for key, value in given.items() if key in MODEL_SPEC}}
+    spec["networks"] = {"hidden_dims": [8]} if spec["architecture"] == "mlp" else {}
+    spec["networks"].update({key: value for key, value in given.items() if key not in MODEL_SPEC})
+    model = VaDE.from_config(spec, hidden_dtype=hidden_dtype)
+    model.build((None, input_dim))
+    return model
+
+
 def set_args(settings: dict) -> list[str]:
     """``--set KEY=VALUE`` arguments for a CLI, each value as JSON."""
     return [arg for key, value in settings.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
@@ -57,7 +76,7 @@ def start_script(script: str, *argv) -> subprocess.Popen:
 
 # train.py's arguments for a tiny run on the embedded digits (the run's length is the test's).
 TINY_TRAIN = ["--pretrain-epochs", "2", *set_args({
-    **FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+    **FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
     "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4})]
 
 

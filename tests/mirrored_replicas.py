@@ -13,7 +13,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from conftest import FAST  # noqa: E402
+from conftest import FAST, MODEL_SPEC  # noqa: E402
 
 from vade_tf import elbo, runs  # noqa: E402
 from vade_tf.config import load_config  # noqa: E402
@@ -29,13 +29,14 @@ class NoiselessVaDE(VaDE):
     def elbo_terms(self, x, log_gamma=None):
         z_mean, z_log_var = self.encoder(x)
         return elbo.elbo_terms(x, z_mean, z_log_var, z_mean[tf.newaxis], self.decoder(z_mean[tf.newaxis]),
-                               self.prior(), self.likelihood)
+                               self.prior.distribution(), self.likelihood)
 
 
 def trajectory(strategy, x):
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = NoiselessVaDE(input_dim=x.shape[1], n_clusters=3, latent_dim=2, hidden_dims=[16, 8])
+        model = NoiselessVaDE.from_config({**MODEL_SPEC, "input_dim": x.shape[1], "n_clusters": 3,
+                                           "networks": {"hidden_dims": [16, 8]}})
         model.build((None, x.shape[1]))
         model.compile(keras.optimizers.Adam(1e-2), mixture_optimizer=keras.optimizers.Adam(1e-2),
                       jit_compile=False)
@@ -55,7 +56,7 @@ def main(run_dir: str) -> None:
     data = Dataset(x=np.abs(np.kron(np.eye(3), np.ones((1, 8)))[y] - (rng.uniform(size=(180, 24)) < 0.05))
                    .astype(np.float32), y=y, name="separated")
     config = load_config(overrides={
-        "model.n_clusters": 3, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+        "model.n_clusters": 3, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
         "train.epochs": 3, "train.batch_size": 32,
         "train.strategy": "mirrored", **FAST})

@@ -23,7 +23,7 @@ def main(stage: str, run_dir: str, pretrained: str = "") -> None:
     distributed = {"train.strategy": "multi_worker", "pretrain.from_dir": pretrained} if stage == "train" \
         else {"train.epochs": 0}
     config = load_config(overrides={
-        "model.n_clusters": 3, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+        "model.n_clusters": 3, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
         "train.epochs": 3, "train.batch_size": 32, "train.partition_warmup_epochs": 0, **FAST,
         **distributed})

@@ -51,7 +51,7 @@ def _custom(tmp_path, name, content):
         path.mkdir()
     else:
         path.write_text(content)
-    return ["--set", "data.name=custom", "--set", f"data.path={json.dumps(str(path))}"]
+    return ["--set", "data.name=custom", "--set", f"data.options.path={json.dumps(str(path))}"]
 
 
 BAD = {  # name: (arguments built from tmp_path, what the one line must say)
@@ -100,7 +100,7 @@ BAD = {  # name: (arguments built from tmp_path, what the one line must say)
     "string labels in npz": (lambda t: _custom(t, "named.npz", {"X": np.full((8, 2), 0.5),
                                                                 "y": np.array(["cat", "dog"] * 4)}),
                              "labels must be integers, got str"),
-    "data.path a directory": (lambda t: _custom(t, "folder.npy", None), "folder.npy is a directory"),
+    "data.options.path a directory": (lambda t: _custom(t, "folder.npy", None), "folder.npy is a directory"),
     "NaN learning rate": (lambda t: ["--set", "train.learning_rate=NaN"],
                           "train.learning_rate: got nan, must be a finite number"),
     "Infinity in a setting": (lambda t: ["--set", "train.lr_floor=-Infinity"],

@@ -5,14 +5,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import make_vade
 
 from benchmarks import bench_epoch
-from vade_tf.model import VaDE
 
 
 def test_the_flop_count_is_the_papers_network_counted_by_hand():
-    model = VaDE(input_dim=784, n_clusters=10, latent_dim=10, hidden_dims=[500, 500, 2000])
-    model.build((None, 784))
+    model = make_vade(784, 10, latent_dim=10, hidden_dims=[500, 500, 2000])
     encoder = 784 * 500 + 500 * 500 + 500 * 2000 + 2 * 2000 * 10  # the mean and log-variance heads
     decoder = 10 * 2000 + 2000 * 500 + 500 * 500 + 500 * 784
     # Forward and weight-gradient products for every layer, input gradients for all but the first.
@@ -26,7 +25,8 @@ def test_a_toy_epoch_benchmark_records_both_bounds_and_a_runs_breakdown(tmp_path
     (run / "metrics.json").write_text(json.dumps(
         {"command": "vade-train", "wall_time_s": 10.0, "seconds": {"pretraining": 6.0, "training": 3.0}}))
     config = tmp_path / "tiny.json"
-    config.write_text(json.dumps({"model": {"n_clusters": 3, "latent_dim": 2, "hidden_dims": [16, 8]},
+    model = {"n_clusters": 3, "latent_dim": 2, "networks": {"hidden_dims": [16, 8]}}
+    config.write_text(json.dumps({"model": model,
                                   "pretrain": {"method": "plain", "batch_size": 64}}))
     out = tmp_path / "bench.json"
     record = bench_epoch.main(["--samples", "256", "--batch-sizes", "64", "--tries", "1",
@@ -52,8 +52,7 @@ def test_the_pytorch_reference_computes_vade_tfs_elbo_on_the_same_weights():
     x = np.random.default_rng(0).uniform(size=(64, 784)).astype(np.float32)
     for covariance in ("diag", "full"):
         reference = TorchVaDE([50, 40, 60], latent=5, clusters=4, covariance=covariance)
-        model = VaDE(784, 4, 5, [50, 40, 60], covariance=covariance)
-        model.build((None, 784))
+        model = make_vade(784, 4, latent_dim=5, hidden_dims=[50, 40, 60], covariance=covariance)
         with torch.no_grad():
             reference.log_vars.normal_(0, 0.3)
             reference.pi_logits.normal_()
@@ -67,7 +66,7 @@ def test_the_pytorch_reference_computes_vade_tfs_elbo_on_the_same_weights():
         for linear, dense in zip(linears, bench_epoch.vade_layers(model), strict=True):
             dense.kernel.assign(linear.weight.detach().numpy().T)
             dense.bias.assign(linear.bias.detach().numpy())
-        for mine, theirs in zip(model.mixture_variables, reference.mixture_parameters(), strict=True):
+        for mine, theirs in zip(model.prior.mixture_variables, reference.mixture_parameters(), strict=True):
             mine.assign(theirs.detach().numpy())
         expected = float(np.mean(model.elbo_terms(x)["elbo"]))
         assert -reference.negative_elbo(torch.from_numpy(x)).item() == pytest.approx(expected, rel=1e-5)

@@ -9,7 +9,8 @@ from conftest import FAST
 from benchmarks import bench_datasets
 from vade_tf.metrics import clustering_scores
 
-TINY = {**FAST, "model.hidden_dims": [16], "model.latent_dim": 2, "pretrain.epochs": 3, "train.epochs": 2,
+TINY = {**FAST, "model.networks.hidden_dims": [16], "model.latent_dim": 2, "pretrain.epochs": 3,
+        "train.epochs": 2,
         "pretrain.gmm_n_init": 1}
 
 
@@ -29,7 +30,8 @@ def test_the_benchmark_records_baselines_start_and_final_and_reads_finished_runs
     assert run["settings"] == TINY and run["versions"]["tensorflow"]
     vade = run["vade"]
     assert [e["epoch"] for e in vade["epochs"]] == [1, 2] and vade["seconds"] > 0
-    assert vade["config"]["model"]["hidden_dims"] == [16] and vade["config"]["train"]["epochs"] == 2
+    assert vade["config"]["model"]["networks"]["hidden_dims"] == [16]
+    assert vade["config"]["train"]["epochs"] == 2
     # The start is the partition the kept VaDE trained from (of its starts, the best final ELBO's),
     # scored against the labels.
     assert vade["start_method"] in ("spectral", "kmeans")

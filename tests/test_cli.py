@@ -46,7 +46,7 @@ def test_cli_trains_the_embedded_default_and_writes_every_artefact(digits_run):
 def test_saved_model_rebuilds_from_its_spec_alone(digits_run):
     """model.json + model.weights.h5 reproduce the reported ACC without the training code."""
     run_dir, _ = digits_run
-    model = VaDE(**json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
+    model = VaDE.from_config(json.loads((run_dir / rundir.MODEL_SPEC).read_text()))
     model.build((None, 64))
     model.load_weights(run_dir / rundir.MODEL_WEIGHTS)
     data = load_dataset(load_config(run_dir / rundir.CONFIG_FILE).data)
@@ -128,7 +128,7 @@ def test_the_custom_template_keeps_small_separated_data_apart(tmp_path):
     np.savez(tmp_path / "mine.npz", X=x, y=y)
     result = run_main(train.main, "--config", ROOT / "configs" / "custom.json",
                       "--run-dir", tmp_path / "run", "--epochs", "20", "--quiet",
-                      "--set", f"data.path={json.dumps(str(tmp_path / 'mine.npz'))}",
+                      "--set", f"data.options.path={json.dumps(str(tmp_path / 'mine.npz'))}",
                       "--set", "model.n_clusters=8", *set_args(FAST))
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "run" / rundir.METRICS_FILE).read_text())

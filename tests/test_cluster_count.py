@@ -84,7 +84,7 @@ def auto_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("auto")
     x, y = separated(5)
     np.savez(folder / "blobs.npz", X=x, y=y)
-    settings = {**FAST, "data.name": "custom", "data.path": str(folder / "blobs.npz"),
+    settings = {**FAST, "data.name": "custom", "data.options.path": str(folder / "blobs.npz"),
                 "model.n_clusters": "auto", "model.max_clusters": 12, "train.epochs": 2,
                 "train.elbo_draws": 500}
     result = run_main(train.main, "--run-dir", folder / "run", *set_args(settings))
@@ -126,8 +126,8 @@ def test_an_auto_run_loads_exports_and_resumes_as_a_model_of_the_k_chosen(auto_r
     # run's checkpoints are its own (a different K would refuse them).
     config = json.loads((run_dir / rundir.CONFIG_FILE).read_text())
     again = run_main(train.main, "--run-dir", run_dir, *set_args({
-        "data.name": "custom", "data.path": config["data"]["path"], **FAST, "model.n_clusters": "auto",
-        "model.max_clusters": 12, "train.epochs": 2, "train.elbo_draws": 500}))
+        "data.name": "custom", "data.options.path": config["data"]["options"]["path"], **FAST,
+        "model.n_clusters": "auto", "model.max_clusters": 12, "train.epochs": 2, "train.elbo_draws": 500}))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "number of clusters: 5" in again.stdout and "pretraining reused" in again.stdout
 

@@ -5,7 +5,6 @@ import pytest
 
 from vade_tf.config import Config, config_from_dict, load_config, parse_override
 from vade_tf.errors import ConfigError
-from vade_tf.rundir import CONV_SPEC_KEYS
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
 
@@ -27,7 +26,8 @@ PAPER = {"digits": (10, "bernoulli", 0.002, 0.9), "mnist": (10, "bernoulli", 0.0
 def test_shipped_configs_load_with_the_papers_settings(path):
     config = load_config(path)
     assert config.train.batch_size == 100 and config.model.latent_dim == 10
-    assert config.model.hidden_dims == (500, 500, 2000)
+    if config.model.architecture == "mlp":
+        assert config.model.networks.hidden_dims == (500, 500, 2000)
     if path.stem in PAPER:
         assert config.data.name == path.stem
         k, likelihood, learning_rate, decay = PAPER[path.stem]
@@ -47,7 +47,7 @@ def test_the_custom_template_is_the_default_recipe_that_train_py_and_the_estimat
 def test_mnist_config_carries_the_papers_hyperparameters():
     config = load_config(Path(__file__).parent.parent / "configs" / "mnist.json")
     assert (config.data.name, config.model.n_clusters, config.model.latent_dim) == ("mnist", 10, 10)
-    assert config.model.hidden_dims == (500, 500, 2000)
+    assert config.model.networks.hidden_dims == (500, 500, 2000)
     assert (config.train.lr_decay, config.train.lr_decay_epochs) == (0.9, 10)
 
 
@@ -56,11 +56,11 @@ def test_the_conv_mnist_config_is_the_mnist_recipe_with_conv_networks():
     configs/mnist.json's."""
     root = Path(__file__).parent.parent / "configs"
     conv, mlp = (load_config(root / name).to_dict() for name in ("mnist_conv.json", "mnist.json"))
-    assert conv["model"]["architecture"] == "conv" and conv["model"]["conv_dense"] == [256]
+    assert conv["model"]["architecture"] == "conv" and conv["model"]["networks"]["dense"] == [256]
 
     def recipe(fields):
         return {**fields, "notes": None, "model": {k: v for k, v in fields["model"].items()
-                                                   if k not in (*CONV_SPEC_KEYS, "hidden_dims")}}
+                                                   if k not in ("architecture", "networks")}}
     assert recipe(conv) == recipe(mlp)
 
 
@@ -80,8 +80,13 @@ def test_the_conv_mnist_config_is_the_mnist_recipe_with_conv_networks():
     ({"pretrain": {"other_starts": ["kmeans", "dbscan"]}}, "pretrain.other_starts: unknown value 'dbscan'"),
     ({"train": {"mixed_precision": "float16"}}, "allowed: none, mixed_float16, mixed_bfloat16"),
     ({"pretrain": {"spectral_neighbors": 1}}, "pretrain.spectral_neighbors: got 1, must be >= 2"),
-    ({"model": {"hidden_dims": [500, 0]}}, "model.hidden_dims"),
-    ({"model": {"hidden_dims": 500}}, "expected a list"),
+    ({"model": {"networks": {"hidden_dims": [500, 0]}}}, "model.networks.hidden_dims"),
+    ({"model": {"networks": {"hidden_dims": 500}}}, "expected a list"),
+    ({"model": {"networks": {"filters": [8]}}}, "unknown config key 'model.networks.filters'"),
+    ({"model": {"architecture": "conv", "networks": {"hidden_dims": [8]}}},
+     "unknown config key 'model.networks.hidden_dims'; allowed keys: filters, dense, image_shape"),
+    ({"model": {"architecture": "resnet"}}, "model.architecture: unknown value 'resnet'"),
+    ({"model": {"hidden_dims": [500]}}, "unknown config key 'model.hidden_dims'"),
     ({"pretrain": {"noise_rate": 1.0}}, "pretrain.noise_rate"),
     ({"data": []}, "data: expected a JSON object"),
 ])
@@ -101,8 +106,8 @@ def test_malformed_json_reports_line_and_column(tmp_path):
 
 def test_overrides_apply_and_are_validated():
     config = load_config(overrides=dict([parse_override("train.epochs=7"),
-                                         parse_override("model.hidden_dims=[8,4]")]))
-    assert config.train.epochs == 7 and config.model.hidden_dims == (8, 4)
+                                         parse_override("model.networks.hidden_dims=[8,4]")]))
+    assert config.train.epochs == 7 and config.model.networks.hidden_dims == (8, 4)
     with pytest.raises(ConfigError, match="did you mean"):
         load_config(overrides=dict([parse_override("train.epohcs=7")]))
     with pytest.raises(ConfigError, match="expected section.key=value"):

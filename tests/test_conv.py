@@ -1,17 +1,17 @@
 """The convolutional VaDE: geometry, the flat layout shared with the MLP, training, config errors."""
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FAST
+from conftest import FAST, make_vade
 
+from vade_tf.architectures.conv import halved_sizes
 from vade_tf.config import load_config
 from vade_tf.data import Dataset, load_dataset
 from vade_tf.errors import ConfigError
 from vade_tf.evaluation import evaluate
 from vade_tf.fit import fit_vade
 from vade_tf.initialise import build_model, initialise
-from vade_tf.model import VaDE
-from vade_tf.networks import halved_sizes
 from vade_tf.recipe import resolve_auto
 from vade_tf.validation import check_data
 
@@ -26,11 +26,13 @@ def test_each_layer_halves_the_image_rounding_up():
 def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_pixel, dense):
     shape = [7, 5, 3]  # odd, non-square, three channels: the decoder must crop after each upsampling
     width = 7 * 5 * 3
-    model = VaDE(input_dim=width, n_clusters=3, latent_dim=4, architecture="conv", conv_filters=[4, 8],
-                 image_shape=shape, likelihood=likelihood, conv_dense=dense)
-    model.build((None, width))
-    assert [layer.units for layer in model.encoder.hidden] == dense
-    assert [layer.units for layer in model.decoder.hidden] == dense[::-1]
+    model = make_vade(width, 3, latent_dim=4, architecture="conv", filters=[4, 8], image_shape=shape,
+                      likelihood=likelihood, dense=dense)
+    dense_layers = {part: [layer for layer in network.layers if isinstance(layer, keras.layers.Dense)]
+                    for part, network in (("encoder", model.encoder.features), ("decoder",
+                                                                                model.decoder.body))}
+    assert [layer.units for layer in dense_layers["encoder"]] == dense
+    assert [layer.units for layer in dense_layers["decoder"][:-1]] == dense[::-1]  # then the feature map's
     x = tf.constant(np.random.default_rng(0).uniform(size=(6, width)), tf.float32)
     assert model(x).shape == (6, 3)
     assert model.decoder(tf.zeros((2, 6, 4))).shape == (2, 6, width * per_pixel)  # [L, B, J] samples
@@ -41,7 +43,7 @@ def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_p
     with tf.GradientTape() as tape:
         loss = -tf.reduce_mean(model.elbo_terms(x)["elbo"])
     gradients = tape.gradient(loss, model.network_variables)  # every layer, the dense ones included
-    layers = len(model.encoder.convs) + 2 * len(dense) + 2 + 1 + len(model.decoder.deconvs)
+    layers = 2 * 2 + 2 * len(dense) + 2 + 1  # convs and transposed convs, dense, heads, the feature map's
     assert len(gradients) == 2 * layers  # a kernel and a bias each
     assert all(g is not None and np.all(np.isfinite(g)) and np.any(g != 0) for g in gradients)
 
@@ -49,12 +51,10 @@ def test_odd_images_round_trip_to_flat_rows_of_the_right_width(likelihood, per_p
 def test_the_encoder_reads_rows_as_row_major_images():
     """A pixel's neighbours in the image, not in the flat row, share a 4x4 window: moving one bright
     pixel by one image row changes only the windows around it, exactly as on the image itself."""
-    model = VaDE(input_dim=64, n_clusters=2, latent_dim=2, architecture="conv", conv_filters=[3],
-                 image_shape=[8, 8, 1])
-    model.build((None, 64))
+    model = make_vade(64, 2, architecture="conv", filters=[3], image_shape=[8, 8, 1])
     image = np.zeros((1, 8, 8, 1), np.float32)
     image[0, 3, 4, 0] = 1.0
-    conv = model.encoder.convs[0]
+    conv = next(layer for layer in model.encoder.features.layers if isinstance(layer, keras.layers.Conv2D))
     from_rows = model.encoder.features(tf.constant(image.reshape(1, 64)))
     from_image = tf.reshape(conv(tf.constant(image)), (1, -1))
     np.testing.assert_allclose(from_rows, from_image, rtol=1e-6)
@@ -62,13 +62,13 @@ def test_the_encoder_reads_rows_as_row_major_images():
 
 def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
     config = load_config(overrides={
-        "model.architecture": "conv", "model.conv_filters": [8, 16], "model.latent_dim": 5,
+        "model.architecture": "conv", "model.networks.filters": [8, 16], "model.latent_dim": 5,
         "pretrain.method": "plain", "pretrain.epochs": 20, "pretrain.batch_size": 32,
         "pretrain.gmm_n_init": 2, "train.epochs": 2, "train.steps_per_execution": 4, **FAST})
     data = load_dataset(config.data)
     config = resolve_auto(config, data)
-    model = build_model(config, data.input_dim, 0, data.image_shape)
-    assert model.encoder.image_shape == (8, 8, 1)
+    model = build_model(config, data.input_dim, 0)
+    assert model.network_options["image_shape"] == (8, 8, 1)  # the digits' own, filled in
     init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     history = fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
     final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
@@ -79,18 +79,19 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
 def test_conv_settings_that_cannot_work_are_refused_in_one_line():
     with pytest.raises(ConfigError, match="stacked_denoising"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "stacked_denoising"})
-    with pytest.raises(ConfigError, match="model.image_shape"):
+    with pytest.raises(ConfigError, match="model.networks.image_shape"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
-                               "model.image_shape": [8, 8]})
-    with pytest.raises(ConfigError, match="model.conv_dense"):
+                               "model.networks.image_shape": [8, 8]})
+    with pytest.raises(ConfigError, match="model.networks.dense"):
         load_config(overrides={"model.architecture": "conv", "pretrain.method": "plain",
-                               "model.conv_dense": [16, 0]})
+                               "model.networks.dense": [16, 0]})
     conv = {"model.architecture": "conv", "pretrain.method": "plain", "train.batch_size": 2}
     features = Dataset(x=np.zeros((4, 10), np.float32), y=None, name="features")
     with pytest.raises(ConfigError, match="not images"):
         check_data(resolve_auto(load_config(overrides=conv), features), features)
     with pytest.raises(ConfigError, match="holds 12 values"):
-        check_data(resolve_auto(load_config(overrides={**conv, "model.image_shape": [2, 2, 3]}), features),
+        check_data(resolve_auto(load_config(overrides={**conv, "model.networks.image_shape": [2, 2,
+                                                                                              3]}), features),
                    features)
 
 
@@ -107,7 +108,7 @@ def test_a_conv_vade_separates_synthetic_image_clusters(tmp_path):
     data = Dataset(x=images.reshape(240, -1).astype(np.float32), y=y, name="patches",
                    image_shape=(10, 9))
     config = load_config(overrides={
-        "model.architecture": "conv", "model.conv_filters": [8, 16], "model.conv_dense": [16],
+        "model.architecture": "conv", "model.networks.filters": [8, 16], "model.networks.dense": [16],
         "model.latent_dim": 3, "model.n_clusters": 4, "pretrain.method": "plain", "pretrain.epochs": 20,
         "pretrain.batch_size": 32, "pretrain.gmm_n_init": 2, "train.epochs": 5,
         "train.steps_per_execution": 4, **FAST})

@@ -12,9 +12,11 @@ from sklearn.preprocessing import normalize
 
 from vade_tf.commands import train
 from vade_tf.config import DataConfig
-from vade_tf.data import load_dataset, rcv1, shards, stl10
+from vade_tf.data import custom, load_dataset, rcv1, shards, stl10
 from vade_tf.data.pipeline import batches, epoch_batches
 from vade_tf.errors import DataError
+
+STL10_RANDOM = stl10.Options(feature_weights=None)  # random ResNet-50 weights: no download
 
 
 # ----------------------------------------------------------------------------- HHAR
@@ -176,7 +178,7 @@ def test_stl10_images_are_read_in_height_width_channel_order(tmp_path):
 
 def test_stl10_features_are_extracted_once_then_read_from_the_cache(tmp_path, monkeypatch):
     _, y = write_stl10(tmp_path)
-    config = DataConfig(name="stl10", dir=str(tmp_path), feature_weights=None, cache_dir=str(tmp_path / "c"))
+    config = DataConfig(name="stl10", dir=str(tmp_path), options=STL10_RANDOM, cache_dir=str(tmp_path / "c"))
     data = load_dataset(config)
     assert data.x.shape == (5, 2048) and data.x.dtype == np.float32
     np.testing.assert_array_equal(data.y, y.astype(np.int64) - 1)
@@ -194,7 +196,7 @@ def test_stl10_rejects_truncated_images(tmp_path):
     path = tmp_path / "stl10_binary" / "train_X.bin"
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(DataError, match="not a whole number of 96x96x3 images"):
-        load_dataset(DataConfig(name="stl10", dir=str(tmp_path), feature_weights=None))
+        load_dataset(DataConfig(name="stl10", dir=str(tmp_path), options=STL10_RANDOM))
 
 
 # ----------------------------------------------------------------------------- MNIST npz and custom data
@@ -215,11 +217,12 @@ def test_custom_reads_npy_npz_and_csv(tmp_path):
     np.savez(tmp_path / "b.npz", X=x, y=np.arange(6) % 2)
     (tmp_path / "c.csv").write_text("f1,label,f2,f3\n" + "".join(
         f"{r[0]},{i % 3},{r[1]},{r[2]}\n" for i, r in enumerate(x)))
-    unlabelled = load_dataset(DataConfig(name="custom", path=str(tmp_path / "a.npy")))
+    unlabelled = load_dataset(DataConfig(name="custom", options=custom.Options(str(tmp_path / "a.npy"))))
     assert unlabelled.y is None and unlabelled.x.shape == (6, 3)
-    np.testing.assert_array_equal(load_dataset(DataConfig(name="custom", path=str(tmp_path / "b.npz"))).y,
+    labelled = load_dataset(DataConfig(name="custom", options=custom.Options(str(tmp_path / "b.npz"))))
+    np.testing.assert_array_equal(labelled.y,
                                   np.arange(6) % 2)
-    csv = load_dataset(DataConfig(name="custom", path=str(tmp_path / "c.csv"), label_column="label"))
+    csv = load_dataset(DataConfig(name="custom", options=custom.Options(str(tmp_path / "c.csv"), "label")))
     np.testing.assert_allclose(csv.x, x, rtol=1e-6)
     np.testing.assert_array_equal(csv.y, np.arange(6) % 3)
 
@@ -235,7 +238,7 @@ def test_custom_reads_npy_npz_and_csv(tmp_path):
 def test_custom_csv_problems_get_one_line(tmp_path, content, label_column, fragment):
     (tmp_path / "d.csv").write_text(content)
     with pytest.raises(DataError, match=fragment) as error:
-        load_dataset(DataConfig(name="custom", path=str(tmp_path / "d.csv"), label_column=label_column))
+        load_dataset(DataConfig(name="custom", options=custom.Options(str(tmp_path / "d.csv"), label_column)))
     assert "\n" not in str(error.value)
 
 
@@ -260,7 +263,7 @@ FIXTURES = {
     "hhar": (write_uci_har, []),
     "reuters10k": (lambda d: write_reuters10k(d, "npy"), []),
     "reuters": (write_rcv1, []),
-    "stl10": (lambda d: write_stl10(d, n_train=8, n_test=6), ["data.feature_weights=null"]),
+    "stl10": (lambda d: write_stl10(d, n_train=8, n_test=6), ["data.options.feature_weights=null"]),
     "custom": (_unlabelled_csv, []),
 }
 
@@ -275,8 +278,9 @@ def test_each_config_trains_from_native_files(tmp_path, name):
     write, extra = FIXTURES[name]
     write(data_dir)
     if name == "custom":
-        extra = [f"data.path={data_dir / 'mine.csv'}", "model.n_clusters=3"]
-    sets = ["model.hidden_dims=[16,8]", "model.latent_dim=3", "pretrain.batch_size=4", "train.batch_size=4",
+        extra = [f"data.options.path={data_dir / 'mine.csv'}", "model.n_clusters=3"]
+    sets = ["model.networks.hidden_dims=[16,8]", "model.latent_dim=3", "pretrain.batch_size=4",
+            "train.batch_size=4",
             "pretrain.layer_epochs=1", "pretrain.gmm_n_init=1", "train.steps_per_execution=2", *extra]
     result = run_main(train.main, "--config", ROOT / "configs" / f"{name}.json", "--data-dir", data_dir,
                       "--run-dir", tmp_path / "run", "--epochs", "1", "--pretrain-epochs", "1", "--quiet",

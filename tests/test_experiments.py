@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import FAST, run_main
+from conftest import FAST, make_vade, run_main
 
 from vade_tf import elbo, likelihoods, rundir
 from vade_tf.baselines import fit_gmm_on_inputs, train_vae
@@ -23,10 +23,9 @@ from vade_tf.experiments import (
     write_results,
 )
 from vade_tf.metrics import cluster_accuracy
-from vade_tf.model import VaDE
 from vade_tf.recipe import resolve_auto
 
-TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 2, "train.epochs": 1, "train.steps_per_execution": 4}
 
 
@@ -49,15 +48,15 @@ def test_gmm_baseline_recovers_separated_gaussians(tmp_path):
 def test_a_one_component_vade_at_the_standard_normal_is_a_vae():
     """gamma = 1 and KL(gamma || pi) = 0, so Eq. 12 is E log p(x|z) - KL(q(z|x) || N(0, I))."""
     keras.utils.set_random_seed(0)
-    model = VaDE(input_dim=6, n_clusters=1, latent_dim=2, hidden_dims=[8])
-    model.build((None, 6))
-    model.set_mixture(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
+    model = make_vade(6, 1, hidden_dims=[8])
+    model.prior.set_mixture(np.ones(1), np.zeros((1, 2)), np.ones((1, 2)))
     log_var_kernel = model.encoder.log_var.kernel  # zero at start: give q(z|x) variances other than 1
     log_var_kernel.assign(np.random.default_rng(1).normal(size=log_var_kernel.shape))
     x = tf.constant(np.random.default_rng(0).uniform(size=(4, 6)), tf.float32)
     z_mean, z_log_var = model.encoder(x)
     z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.stateless_normal((1, 4, 2), seed=[1, 2])
-    terms = elbo.elbo_terms(x, z_mean, z_log_var, z, model.decoder(z), model.prior(), "bernoulli")
+    terms = elbo.elbo_terms(x, z_mean, z_log_var, z, model.decoder(z), model.prior.distribution(),
+                            "bernoulli")
     kl_standard = 0.5 * tf.reduce_sum(tf.exp(z_log_var) + z_mean ** 2 - 1.0 - z_log_var, -1)
     np.testing.assert_allclose(terms["kl_c"], 0.0, atol=1e-6)
     np.testing.assert_allclose(terms["kl_z"], kl_standard, rtol=1e-5, atol=1e-6)
@@ -72,9 +71,9 @@ def test_the_vae_starts_from_the_autoencoder_and_keeps_its_prior_fixed(tmp_path)
                                     "train.batch_size": 50})
     vae, history = train_vae(resolve_auto(config, data), data, tmp_path, verbose=0)
     assert vae.n_clusters == 1 and len(history) == 2
-    np.testing.assert_array_equal(vae.means.numpy(), 0.0)
-    np.testing.assert_array_equal(vae.log_vars.numpy(), 0.0)
-    assert all(not v.trainable for v in vae.mixture_variables)
+    np.testing.assert_array_equal(vae.prior.means.numpy(), 0.0)
+    np.testing.assert_array_equal(vae.prior.log_vars.numpy(), 0.0)
+    assert all(not v.trainable for v in vae.prior.mixture_variables)
     assert history[1]["elbo"] > history[0]["elbo"] - 1.0  # trained on its ELBO, not diverging
 
 

@@ -19,7 +19,7 @@ from vade_tf.runs import train_and_evaluate
 
 ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "train.epochs": 1, "pretrain.gmm_n_init": 1, "train.steps_per_execution": 4}
 
 # Runs in a fresh interpreter: loads each export with TensorFlow alone and calls every signature.
@@ -71,18 +71,20 @@ def _stl10_run(run_dir):
     """An STL-10 run on random features (the ResNet-50 extractor in front has random weights here)."""
     features = Dataset(x=np.random.default_rng(0).normal(size=(40, 2048)).astype(np.float32),
                        y=np.arange(40) % 10, name="stl10")
-    config = load_config(ROOT / "configs" / "stl10.json", {**TINY, "data.feature_weights": None,
+    config = load_config(ROOT / "configs" / "stl10.json", {**TINY, "data.options.feature_weights": None,
                                                            "train.batch_size": 20, "pretrain.batch_size": 20})
     train_and_evaluate(config, run_dir, verbose=0, data=features)
 
 
 STARTED = {**TINY, "train.epochs": 0}  # pretrained and partitioned: every weight an export holds
+CONV_STARTED = {**{k: v for k, v in STARTED.items() if k != "model.networks.hidden_dims"},  # an MLP's
+                "model.architecture": "conv", "model.networks.filters": [4, 8], "model.networks.dense": [16]}
 RUNS = {  # kind: (how to train it, whether the export takes images, a batch of its inputs)
     "mlp": (None, False, np.random.default_rng(0).uniform(size=(5, 64))),
     # Conv networks under a full-covariance prior: both departures from the MLP run in one export.
     "conv_full_covariance": (lambda run_dir: train_and_evaluate(load_config(overrides={
-        **STARTED, "model.architecture": "conv", "model.conv_filters": [4, 8], "model.conv_dense": [16],
-        "model.covariance": "full", "pretrain.mixture_init": "spectral"}), run_dir, verbose=0),
+        **CONV_STARTED, "model.covariance": "full", "pretrain.mixture_init": "spectral"}), run_dir,
+        verbose=0),
         False, np.random.default_rng(1).uniform(size=(5, 64))),
     "images": (_stl10_run, True, np.random.default_rng(0).uniform(0, 255, size=(5, 96, 96, 3))),
 }
@@ -192,7 +194,7 @@ def test_a_failed_export_leaves_nothing_and_versions_count_up(trained_run, tmp_p
 @pytest.mark.parametrize("damage,fragment", [
     ("missing", "not found; pass the --run-dir"),
     ("unfinished", "metrics.json is missing"),
-    ("incompatible", "incompatible vade_tf"),
+    ("incompatible", "written by another vade_tf"),
 ])
 def test_export_cli_explains_an_unusable_run_dir_in_one_line(trained_run, tmp_path, damage, fragment):
     run_dir = tmp_path / "run"
@@ -221,8 +223,9 @@ def test_stl10_image_model_serves_96x96_images(round_trips):
 
 def test_a_conv_run_round_trips_like_an_mlp_run(round_trips):
     module = round_trips["conv_full_covariance"][0]
-    assert module.model.architecture == "conv" and module.model.image_shape == [8, 8, 1]
-    assert module.model.conv_dense == [16]
+    options = module.model.network_options
+    assert module.model.architecture == "conv" and list(options["image_shape"]) == [8, 8, 1]
+    assert list(options["dense"]) == [16]
     _same_outputs(round_trips["conv_full_covariance"])
 
 
@@ -230,21 +233,26 @@ def test_a_full_covariance_run_round_trips_with_standard_ops_only(round_trips):
     """The full-covariance prior (Cholesky factors, triangular solves) serves from the SavedModel
     alone, and its generate signature draws z ~ N(mu_c, L_c L_c^T)."""
     module = round_trips["conv_full_covariance"][0]
-    assert module.model.covariance == "full"
-    assert np.any(module.model.scale_offdiag.numpy() != 0)  # the spectral clusters' tilt was kept
+    assert module.model.prior.covariance == "full"
+    assert np.any(module.model.prior.scale_offdiag.numpy() != 0)  # the spectral clusters' tilt was kept
     _same_outputs(round_trips["conv_full_covariance"])
 
 
-def test_an_mlp_run_from_before_the_conv_keys_still_exports(trained_run, tmp_path):
+def test_a_run_from_the_flat_model_spec_is_refused_in_one_line(trained_run, tmp_path):
+    """A run directory written before VaDE was composed of parts (model.json with the networks'
+    settings as flat keys) is refused by export and by the estimator with one line saying what to do."""
+    from vade_tf.errors import ExportError
+    from vade_tf.estimator import VaDEClustering
+
     old = tmp_path / "old"
     old.mkdir()
     for name in (rundir.CONFIG_FILE, rundir.METRICS_FILE, rundir.MODEL_WEIGHTS):
         (old / name).write_bytes((trained_run / name).read_bytes())
     spec = json.loads((trained_run / rundir.MODEL_SPEC).read_text())
-    (old / rundir.MODEL_SPEC).write_text(json.dumps({k: v for k, v in spec.items()
-                                                     if k not in rundir.CONV_SPEC_KEYS}))
-    module, _, _ = exporting.build_module(old)
-    x = tf.constant(np.random.default_rng(2).uniform(size=(3, 64)), tf.float32)
-    reference, _, _ = exporting.build_module(trained_run)
-    np.testing.assert_allclose(module.serve(x)["cluster_probs"], reference.serve(x)["cluster_probs"],
-                               rtol=1e-6)
+    flat_spec = {**{k: v for k, v in spec.items() if k != "networks"}, **spec["networks"]}
+    (old / rundir.MODEL_SPEC).write_text(json.dumps(flat_spec))
+    result = run_main(export.main, "--run-dir", old, "--export-dir", tmp_path / "models")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "(keys differ: hidden_dims, networks); train the run again" in result.stderr
+    with pytest.raises(ExportError, match="written by another vade_tf"):
+        VaDEClustering.load(old)

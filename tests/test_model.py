@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_vade
 
 from vade_tf import elbo
 from vade_tf.fit import StaircaseDecay, partition_log_gamma
@@ -11,9 +12,7 @@ D, K, J = 12, 3, 2
 
 
 def _model(**kwargs):
-    model = VaDE(input_dim=D, n_clusters=K, latent_dim=J, hidden_dims=[16, 8], **kwargs)
-    model.build((None, D))
-    return model
+    return make_vade(D, K, latent_dim=J, hidden_dims=[16, 8], **kwargs)
 
 
 def _data(n=60, seed=0):
@@ -24,7 +23,8 @@ def test_mixture_parameters_are_tracked_keras_weights():
     model = _model()
     names = {v.path.split("/")[-1] for v in model.trainable_variables}
     assert {"pi_logits", "means", "log_vars"} <= names
-    assert isinstance(model.prior().components_distribution, type(elbo.posterior(np.zeros(J), np.zeros(J))))
+    assert isinstance(model.prior.distribution().components_distribution,
+                      type(elbo.posterior(np.zeros(J), np.zeros(J))))
 
 
 def test_call_returns_the_deterministic_cluster_posterior():
@@ -35,7 +35,7 @@ def test_call_returns_the_deterministic_cluster_posterior():
     np.testing.assert_allclose(gamma.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(gamma, model(x).numpy())          # no sampling
     z_mean, _ = model.encoder(x)
-    expected = model.prior().posterior_marginal(z_mean).probs_parameter().numpy()
+    expected = model.prior.distribution().posterior_marginal(z_mean).probs_parameter().numpy()
     np.testing.assert_allclose(gamma, expected, atol=1e-6)
 
 
@@ -56,11 +56,11 @@ def test_a_training_step_moves_the_mixture_parameters(separate_optimizer):
     mixture_optimizer = keras.optimizers.Adam(0.01) if separate_optimizer else None
     model.compile(keras.optimizers.Adam(1e-3), mixture_optimizer=mixture_optimizer,
                   jit_compile=separate_optimizer)
-    before = [v.numpy().copy() for v in model.mixture_variables]
+    before = [v.numpy().copy() for v in model.prior.mixture_variables]
     logs = model.fit(_data(), batch_size=20, epochs=1, verbose=0).history
     assert set(logs) == {"loss", "elbo", "reconstruction", "kl_z", "kl_c"}
     assert logs["loss"][0] == pytest.approx(-logs["elbo"][0])
-    for old, variable in zip(before, model.mixture_variables):
+    for old, variable in zip(before, model.prior.mixture_variables):
         assert not np.allclose(old, variable.numpy())
 
 
@@ -69,7 +69,8 @@ def test_mixed_precision_computes_hidden_layers_in_half_and_the_elbo_in_float32(
     full, mixed = _model(), _model(hidden_dtype=policy)
     mixed.set_weights(full.get_weights())
     half = policy.removeprefix("mixed_")
-    assert {layer.compute_dtype for layer in mixed.encoder.hidden + mixed.decoder.hidden} == {half}
+    hidden = mixed.encoder.features.layers + mixed.decoder.body.layers[:-1]
+    assert {layer.compute_dtype for layer in hidden} == {half}
     assert {v.dtype for v in mixed.weights if v.trainable} == {"float32"}
     assert {t.dtype for t in mixed.elbo_terms(_data()).values()} == {tf.float32}
     x = _data(7)  # the same weights give the same latent means, to half precision
@@ -88,10 +89,10 @@ def test_mixed_precision_training_is_finite_and_improves_the_elbo(policy, separa
                   jit_compile=jit_compile)
     # float16 needs loss scaling (its small gradients underflow); bfloat16 has float32's range.
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
-    before = [v.numpy().copy() for v in model.mixture_variables]
+    before = [v.numpy().copy() for v in model.prior.mixture_variables]
     loss = model.fit(_data(), batch_size=20, epochs=8, verbose=0).history["loss"]
     assert np.all(np.isfinite(loss)) and loss[-1] < loss[0]
-    for old, variable in zip(before, model.mixture_variables):
+    for old, variable in zip(before, model.prior.mixture_variables):
         assert variable.dtype == "float32" and not np.allclose(old, variable.numpy())
 
 
@@ -100,10 +101,10 @@ def test_a_fed_gamma_replaces_the_posterior_of_eq16():
     is Eq. 16's p(c|z) for the same draw of z."""
     model = _model()
     means = np.random.default_rng(0).normal(size=(K, J))
-    model.set_mixture(np.array([0.2, 0.3, 0.5]), means, np.ones((K, J)))  # unequal: rows' kl_c differ
+    model.prior.set_mixture(np.array([0.2, 0.3, 0.5]), means, np.ones((K, J)))  # unequal: rows' kl_c differ
     x, partition = _data(8), np.array([0, 1, 2, 0, 1, 2, 0, 1])
     log_gamma = partition_log_gamma(partition, K)
-    gamma, pi = np.exp(log_gamma), tf.nn.softmax(model.pi_logits).numpy()
+    gamma, pi = np.exp(log_gamma), tf.nn.softmax(model.prior.pi_logits).numpy()
     expected_kl_c = np.sum(gamma * (np.log(gamma) - np.log(pi)), axis=1)
     start = model.noise.state.numpy()
     fed = model.elbo_terms(x, log_gamma)
@@ -114,9 +115,10 @@ def test_a_fed_gamma_replaces_the_posterior_of_eq16():
     model.noise.state.assign(start)
     z_mean, z_log_var = model.encoder(x)
     z = z_mean + tf.exp(0.5 * z_log_var) * keras.random.normal((1,) + tuple(z_mean.shape), seed=model.noise)
-    log_posterior = elbo.cluster_log_posterior(model.prior(), z)
+    log_posterior = elbo.cluster_log_posterior(model.prior.distribution(), z)
     np.testing.assert_allclose(own["kl_c"].numpy(),
-                               elbo.kl_terms(z_mean, z_log_var, log_posterior, model.prior())[1][0].numpy(),
+                               elbo.kl_terms(z_mean, z_log_var, log_posterior,
+                                             model.prior.distribution())[1][0].numpy(),
                                rtol=1e-5)
     assert not np.allclose(own["kl_c"].numpy(), fed["kl_c"].numpy())
 
@@ -132,13 +134,14 @@ def test_warmup_can_hold_the_mixture_still_while_the_networks_move(separate_opti
     model.compile(keras.optimizers.SGD(0.1), mixture_optimizer=mixture, warmup_steps=1,
                   warmup_kl_weight=7.0, warmup_freezes_mixture=True)
     network_before = [v.numpy().copy() for v in model.network_variables]
-    mixture_before = [v.numpy().copy() for v in model.mixture_variables]
+    mixture_before = [v.numpy().copy() for v in model.prior.mixture_variables]
     model.train_step((x, log_gamma))
-    for old, variable in zip(mixture_before, model.mixture_variables):
+    for old, variable in zip(mixture_before, model.prior.mixture_variables):
         np.testing.assert_array_equal(old, variable.numpy())
     assert any(not np.allclose(old, v.numpy()) for old, v in zip(network_before, model.network_variables))
     model.train_step((x, log_gamma))  # warm-up over
-    assert all(not np.allclose(old, v.numpy()) for old, v in zip(mixture_before, model.mixture_variables))
+    assert all(not np.allclose(old, v.numpy()) for old, v in zip(mixture_before,
+                                                                 model.prior.mixture_variables))
 
 
 @pytest.mark.parametrize("step, release_steps, weight", [(0, 0, 5.0), (3, 3, 3.0)])
@@ -208,7 +211,7 @@ def test_the_posterior_starts_at_a_fraction_of_the_clusters_spread():
     model = _model(covariance="full")
     covariances = np.stack([np.diag([0.01, 0.04]), np.array([[0.5, 0.1], [0.1, 0.3]]), np.diag([2.0, 1.0])])
     weights = np.array([0.5, 0.25, 0.25])
-    model.set_mixture(weights, np.zeros((K, J)), covariances)
+    model.prior.set_mixture(weights, np.zeros((K, J)), covariances)
     model.start_posterior_width(0.1)
     expected = 0.1 * np.sum(weights[:, None] * np.diagonal(covariances, axis1=1, axis2=2), axis=0)
     _, log_var = model.encoder(_data(5))
@@ -218,17 +221,17 @@ def test_the_posterior_starts_at_a_fraction_of_the_clusters_spread():
 def test_set_mixture_round_trips_through_log_space():
     model = _model()
     weights, means, variances = np.array([0.2, 0.3, 0.5]), np.arange(6.0).reshape(3, 2), np.full((3, 2), 0.1)
-    model.set_mixture(weights, means, variances)
-    prior = model.prior()
+    model.prior.set_mixture(weights, means, variances)
+    prior = model.prior.distribution()
     np.testing.assert_allclose(prior.mixture_distribution.probs_parameter(), weights, rtol=1e-6)
     np.testing.assert_allclose(prior.components_distribution.variance(), variances, rtol=1e-5)
 
 
 def test_constructor_rejects_bad_arguments_by_name():
     with pytest.raises(ValueError, match="n_clusters must be a positive integer, received 0"):
-        VaDE(input_dim=D, n_clusters=0)
+        make_vade(D, 0)
     with pytest.raises(ValueError, match="likelihood"):
-        VaDE(input_dim=D, n_clusters=2, likelihood="poisson")
+        make_vade(D, 2, likelihood="poisson")
 
 
 def test_staircase_decay_follows_the_papers_schedule():
@@ -239,12 +242,18 @@ def test_staircase_decay_follows_the_papers_schedule():
     assert float(schedule(700)) == pytest.approx(0.0015)      # floored
 
 
-def test_model_spec_keys_match_the_constructor():
-    """rundir.MODEL_SPEC_KEYS lets tools check model.json without TensorFlow; it must not drift."""
-    import inspect
-
+@pytest.mark.parametrize("spec", [{}, {"architecture": "conv", "filters": [4], "image_shape": [3, 4, 1]}])
+def test_a_models_config_rebuilds_the_same_model(spec):
+    """rundir.MODEL_SPEC_KEYS lets tools check model.json without TensorFlow; it must not drift, and
+    from_config of get_config gives a model of the same config whose weights load one to one."""
     from vade_tf import rundir
-    assert set(_model().get_config()) == rundir.MODEL_SPEC_KEYS
-    parameters = inspect.signature(VaDE.__init__).parameters
-    # hidden_dtype is a training choice: the weights are float32 either way, and serving runs float32.
-    assert rundir.MODEL_SPEC_KEYS == {p for p in parameters if p not in ("self", "kwargs", "hidden_dtype")}
+
+    model = make_vade(D, K, latent_dim=J, covariance="full", **spec)
+    config = model.get_config()
+    assert set(config) == rundir.MODEL_SPEC_KEYS
+    rebuilt = VaDE.from_config(config)
+    rebuilt.build((None, D))
+    assert rebuilt.get_config() == config
+    rebuilt.set_weights(model.get_weights())
+    x = _data()
+    np.testing.assert_array_equal(rebuilt(x).numpy(), model(x).numpy())

@@ -29,7 +29,7 @@ def test_mixture_recovers_known_clusters(covariance):
 
 
 def test_full_covariance_mixture_sets_a_diagonal_prior_from_its_diagonals_and_a_full_one_whole():
-    from vade_tf.model import VaDE
+    from conftest import make_vade
 
     z, _ = _correlated_clusters(seed=1)
     weights, means, covariances, assignments = fit_mixture(z, 3, n_init=2, seed=5, covariance="full")
@@ -37,13 +37,13 @@ def test_full_covariance_mixture_sets_a_diagonal_prior_from_its_diagonals_and_a_
                                 max_iter=300).fit(z)
     np.testing.assert_allclose(means, reference.means_)
     np.testing.assert_array_equal(assignments, reference.predict(z))
-    models = {kind: VaDE(input_dim=5, n_clusters=3, latent_dim=4, hidden_dims=[8], covariance=kind)
-              for kind in ("diag", "full")}
+    models = {kind: make_vade(5, 3, latent_dim=4, hidden_dims=[8], covariance=kind) for kind in ("diag",
+                                                                                                 "full")}
     for model in models.values():
-        model.set_mixture(weights, means, covariances)
+        model.prior.set_mixture(weights, means, covariances)
     diagonals = np.diagonal(reference.covariances_, axis1=1, axis2=2)
-    np.testing.assert_allclose(models["diag"].component_variances().numpy(), diagonals, rtol=1e-4)
-    prior = models["full"].prior().components_distribution
+    np.testing.assert_allclose(models["diag"].prior.variances().numpy(), diagonals, rtol=1e-4)
+    prior = models["full"].prior.distribution().components_distribution
     np.testing.assert_allclose(prior.covariance().numpy(), reference.covariances_, rtol=1e-4, atol=1e-6)
 
 
@@ -122,9 +122,9 @@ def test_partition_moments_reject_an_empty_cluster():
 @pytest.mark.parametrize("jit_compile", [True, False])
 def test_every_pretraining_stage_compiles_as_train_jit_compile_says(monkeypatch, jit_compile):
     import keras
+    from conftest import make_vade
 
     from vade_tf.config import PretrainConfig
-    from vade_tf.model import VaDE
     from vade_tf.pretrain import pretrain_autoencoder
 
     compiled = []
@@ -135,8 +135,7 @@ def test_every_pretraining_stage_compiles_as_train_jit_compile_says(monkeypatch,
         return keras_compile(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "compile", recording_compile)
-    model = VaDE(input_dim=6, n_clusters=2, latent_dim=2, hidden_dims=[4, 3])
-    model.build((None, 6))
+    model = make_vade(6, 2, hidden_dims=[4, 3])
     x = np.random.default_rng(0).uniform(size=(32, 6)).astype(np.float32)
     config = PretrainConfig(method="stacked_denoising", epochs=1, layer_epochs=1, batch_size=16)
     pretrain_autoencoder(model, x, config, seed=0, jit_compile=jit_compile)

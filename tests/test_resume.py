@@ -135,10 +135,10 @@ def test_a_non_finite_loss_keeps_the_last_good_checkpoint(tmp_path):
     class Poison(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 1:
-                kernel = self.model.decoder.out.kernel
+                kernel = self.model.decoder.body.layers[-1].kernel
                 kernel.assign(tf.fill(kernel.shape, float("nan")))
 
-    config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+    config = load_config(overrides={**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3,
                                     "train.epochs": 3, "train.steps_per_execution": 4,
                                     "train.checkpoint_every_minutes": 0})
     data = load_dataset(config.data)
@@ -202,7 +202,7 @@ def test_a_signal_on_an_epochs_last_batch_saves_its_end_and_resumes_exactly(tmp_
     from vade_tf.initialise import build_model
     from vade_tf.recipe import resolve_auto
 
-    config = load_config(overrides={**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3,
+    config = load_config(overrides={**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3,
                                     "train.epochs": 3, "train.deterministic": True,
                                     "train.steps_per_execution": 1})
     data = load_dataset(config.data)

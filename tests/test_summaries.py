@@ -20,7 +20,7 @@ from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.runs import train_and_evaluate
 
-TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
+TINY = {**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": 2,
         "train.steps_per_execution": 4, **PICTURES}
 
@@ -103,7 +103,7 @@ def test_a_grid_reads_flat_rows_as_row_major_images_grey_or_colour():
 
 
 def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
-    """Rows that are 6x5 RGB images (a custom dataset with model.image_shape): the sample and
+    """Rows that are 6x5 RGB images (a custom dataset with model.networks.image_shape): the sample and
     reconstruction grids are drawn in colour (the inputs' row shows their colours)."""
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 40)
@@ -111,8 +111,9 @@ def test_a_conv_run_on_colour_images_draws_colour_pictures(tmp_path):
     images[np.arange(120), :, :, y] = 0.9                            # class c: bright in channel c
     images = np.clip(images + rng.normal(scale=0.05, size=images.shape), 0, 1).astype(np.float32)
     data = Dataset(x=images.reshape(120, -1), y=y, name="colour")
-    config = load_config(overrides={**TINY, "model.architecture": "conv", "model.conv_filters": [4],
-                                    "model.image_shape": [6, 5, 3], "model.n_clusters": 3,
+    tiny = {k: v for k, v in TINY.items() if k != "model.networks.hidden_dims"}  # an MLP's
+    config = load_config(overrides={**tiny, "model.architecture": "conv", "model.networks.filters": [4],
+                                    "model.networks.image_shape": [6, 5, 3], "model.n_clusters": 3,
                                     "train.epochs": 1, "logging.embedding_every": 0})
     train_and_evaluate(config, tmp_path, verbose=0, data=data)
     events = _events(tmp_path / "logs" / "restart_0")

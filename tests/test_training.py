@@ -18,7 +18,7 @@ from vade_tf.initialise import build_model, initialise
 from vade_tf.recipe import resolve_auto
 from vade_tf.runs import best_restart, train_and_evaluate
 
-TINY = {**FAST, "model.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
+TINY = {**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "train.steps_per_execution": 4}
 
 
 def _separated_clusters(n_per_cluster=80, k=3, d=24, seed=0):
@@ -133,9 +133,9 @@ def test_the_pretraining_cache_follows_the_data_not_where_it_lives():
         other = load_config(overrides={"data.dir": "/data/a", **change})
         assert rundir.pretrain_fingerprint(other, 64, 0) != rundir.pretrain_fingerprint(here, 64, 0), change
     plain_conv = rundir.pretrain_fingerprint(load_config(overrides=conv), 64, 0)
-    dense_conv = rundir.pretrain_fingerprint(load_config(overrides={**conv, "model.conv_dense": [32]}), 64, 0)
-    assert "conv_dense" not in plain_conv["model"]  # conv caches from before the key still match
-    assert dense_conv["model"]["conv_dense"] == [32]
+    dense_conv = rundir.pretrain_fingerprint(load_config(overrides={**conv,
+                                                                    "model.networks.dense": [32]}), 64, 0)
+    assert plain_conv["model"]["networks"]["dense"] == [] and dense_conv["model"]["networks"]["dense"] == [32]
 
 
 def test_another_number_of_clusters_reuses_the_autoencoder(tmp_path, capsys):
@@ -164,7 +164,7 @@ def test_another_number_of_clusters_reuses_the_autoencoder(tmp_path, capsys):
     for a, b in zip(ten.network_variables, borrowed.network_variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     partition = np.load(tmp_path / "k14-borrowed" / rundir.PRETRAIN_DIR / rundir.PRETRAIN_PARTITION)
-    assert partition.max() < 14 and borrowed.mixture_variables[0].shape[0] == 14
+    assert partition.max() < 14 and borrowed.prior.mixture_variables[0].shape[0] == 14
 
 
 def test_the_default_run_repeats_itself_without_op_determinism(digits_run, tmp_path):

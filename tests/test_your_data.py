@@ -3,13 +3,12 @@
 likelihood's support, degenerate input, a collapse said once, and the first epoch keeping its start."""
 import contextlib
 import io
-import types
 
 import numpy as np
 import pytest
 import scipy.sparse
 import tensorflow as tf
-from conftest import FAST, TINY_ESTIMATOR, blobs
+from conftest import FAST, TINY_ESTIMATOR, blobs, make_vade
 
 from vade_tf import VaDEClustering, exporting, recipe
 from vade_tf.config import Config, config_from_dict
@@ -25,7 +24,7 @@ def _resolved(x, **raw) -> Config:
 def test_auto_values_follow_the_data_and_leave_given_values_alone():
     rng = np.random.default_rng(0)
     small = _resolved(rng.normal(size=(150, 4)).astype(np.float32))
-    assert small.model.latent_dim == 4 and small.model.hidden_dims == (64, 64, 256)
+    assert small.model.latent_dim == 4 and small.model.networks.hidden_dims == (64, 64, 256)
     assert small.model.likelihood == "gaussian" and small.train.jit_compile is False
     assert (small.pretrain.batch_size, small.train.batch_size) == (32, 16)
     assert small.pretrain.epochs == 200 and small.train.epochs == 50  # about 1,000 steps, within the bounds
@@ -38,13 +37,15 @@ def test_auto_values_follow_the_data_and_leave_given_values_alone():
     strokes = np.zeros((70_000, 784), np.float32)
     strokes[:, 300:310] = 1.0  # ink on a blank background
     large = _resolved(strokes)
-    assert large.model.hidden_dims == (500, 500, 2000) and large.model.latent_dim == 10  # the paper's
+    assert large.model.networks.hidden_dims == (500, 500,
+                                                2000) and large.model.latent_dim == 10  # the paper's
     assert (large.pretrain.batch_size, large.train.batch_size, large.train.epochs) == (256, 100, 10)
     assert large.model.likelihood == "bernoulli" and large.train.jit_compile is True
     assert large.pretrain.mixture_init == "spectral" and large.model.standardize == "none"
-    given = _resolved(np.zeros((150, 4), np.float32), model={"hidden_dims": [7], "latent_dim": 2},
-                      train={"epochs": 3})
-    assert given.model.hidden_dims == (7,) and given.model.latent_dim == 2 and given.train.epochs == 3
+    given = _resolved(np.zeros((150, 4), np.float32), train={"epochs": 3},
+                      model={"networks": {"hidden_dims": [7]}, "latent_dim": 2})
+    assert given.model.networks.hidden_dims == (7,) and given.model.latent_dim == 2
+    assert given.train.epochs == 3
     # Continuous measurements inside [0, 1] are not Bernoulli data; pixels on a background are.
     assert _resolved(rng.uniform(0.2, 0.8, (100, 5)).astype(np.float32)).model.likelihood == "gaussian"
     pixels = np.where(rng.uniform(size=(100, 20)) < 0.5, 0.0, rng.uniform(size=(100, 20))).astype(np.float32)
@@ -97,18 +98,11 @@ def test_auto_scaling_keeps_the_raw_geometry_unless_the_features_are_in_differen
     np.testing.assert_allclose(sparse[1], feature_moments(similar, "global")[1], rtol=1e-6)
 
 
-def test_a_config_stating_standardize_true_or_false_means_features_or_none():
+def test_standardize_names_a_scaling_and_each_scaling_its_own_checkpoints():
     from vade_tf import rundir
 
-    assert config_from_dict({"model": {"standardize": True}}).model.standardize == "features"
-    assert config_from_dict({"model": {"standardize": False}}).model.standardize == "none"
-    # Checkpoints saved while the key was a boolean still resume: the digest hashes the former value.
-    for value, former in (("features", True), ("none", False)):
-        config = config_from_dict({"model": {"standardize": value, "likelihood": "gaussian"}})
-        fields = config.to_dict()
-        fields["model"]["standardize"] = former
-        stated_then = types.SimpleNamespace(to_dict=lambda fields=fields: fields)
-        assert rundir.training_digest(config) == rundir.training_digest(stated_then)
+    with pytest.raises(ConfigError, match="model.standardize: expected a string, got True"):
+        config_from_dict({"model": {"standardize": True}})
     assert rundir.training_digest(config_from_dict({"model": {"standardize": "global"}})) != \
         rundir.training_digest(config_from_dict({"model": {"standardize": "features"}}))
     with pytest.raises(ConfigError, match="standardize: unknown value 'yes'; allowed: features, global"):
@@ -125,21 +119,17 @@ def test_auto_is_refused_where_no_rule_derives_a_value():
 def _networks_copy(model, standardize: bool):
     from vade_tf.model import VaDE
 
-    copy = VaDE(**{**model.get_config(), "standardize": standardize})
+    copy = VaDE.from_config({**model.get_config(), "standardize": standardize})
     copy.build((None, model.input_dim))
-    for target, source in zip(copy.network_variables + copy.mixture_variables,
-                              model.network_variables + model.mixture_variables, strict=True):
+    for target, source in zip(copy.network_variables + copy.prior.mixture_variables,
+                              model.network_variables + model.prior.mixture_variables, strict=True):
         target.assign(source)
     return copy
 
 
 def test_a_standardising_models_elbo_is_the_raw_rows_density():
-    from vade_tf.model import VaDE
-
     x = np.random.default_rng(1).normal(1e4, 3e3, size=(12, 5)).astype(np.float32)
-    model = VaDE(input_dim=5, n_clusters=3, latent_dim=2, hidden_dims=(8,), likelihood="gaussian",
-                 covariance="full", standardize=True)
-    model.build((None, 5))
+    model = make_vade(5, 3, hidden_dims=[8], likelihood="gaussian", covariance="full", standardize=True)
     mean, std = x.mean(axis=0), x.std(axis=0)
     model.set_standardization(mean, std)
     plain = _networks_copy(model, standardize=False)

@@ -39,7 +39,7 @@ def _fit_gmm(features: np.ndarray, config: Config) -> tuple[Assigner, dict]:
 
 def pretrained_autoencoder(config: Config, data: Dataset, run_dir: Path, verbose: int):
     """VaDE's networks after its pretraining (this run's cache, or pretrain.from_dir's)."""
-    model = build_model(config, data.input_dim, config.seed, data.image_shape)
+    model = build_model(config, data.input_dim, config.seed)
     initialise(model, data, config, config.seed, run_dir / rundir.PRETRAIN_DIR, verbose,
                run_dir / "logs" / "pretrain")
     return model
@@ -54,11 +54,11 @@ def train_vae(config: Config, data: Dataset, run_dir: Path, verbose: int):
         # clustering scores of each epoch would be those of a single cluster, so they are skipped.
         train=dataclasses.replace(config.train, mixture_learning_rate=None, eval_every_epoch=False,
                                   partition_warmup_epochs=0, restarts=1, initial_posterior_variance=None))
-    vae = build_model(vae_config, data.input_dim, config.seed, data.image_shape)
+    vae = build_model(vae_config, data.input_dim, config.seed)
     vae.encoder.set_weights(autoencoder.encoder.get_weights())
     vae.decoder.set_weights(autoencoder.decoder.get_weights())
-    vae.set_mixture(np.ones(1), np.zeros((1, vae.latent_dim)), np.ones((1, vae.latent_dim)))
-    for variable in vae.mixture_variables:
+    vae.prior.set_mixture(np.ones(1), np.zeros((1, vae.latent_dim)), np.ones((1, vae.latent_dim)))
+    for variable in vae.prior.mixture_variables:
         variable.trainable = False
     history = fit_vade(vae, data, vae_config, config.seed, run_dir / "logs" / "vae",
                        run_dir / rundir.CHECKPOINT_DIR, verbose)

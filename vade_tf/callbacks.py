@@ -142,8 +142,7 @@ class RunSummaries(keras.callbacks.Callback):
         def cluster_name(cluster: int) -> str:
             matched = f" ({self._class_name(mapping[cluster])})" if cluster in mapping else ""
             return f"cluster {cluster}{matched}"
-        # A conv model knows its images' channels; an MLP on grey images uses the dataset's (H, W).
-        image_shape = model.image_shape or self.data.image_shape
+        image_shape = self._image_shape()
         if image_shape is not None:
             n = self.logging.samples_per_cluster
             clusters = tf.constant(np.repeat(np.arange(k), n), tf.int64)
@@ -164,6 +163,11 @@ class RunSummaries(keras.callbacks.Callback):
                                                self._title("confusion", step, scores))
             self._image("confusion", picture, step, final)
         return scores
+
+    def _image_shape(self) -> Optional[tuple]:
+        """The shape a row is drawn in: the architecture's image_shape (a conv model knows its images'
+        channels), else the dataset's grey (H, W); None when rows are not images."""
+        return (self.model.network_options or {}).get("image_shape") or self.data.image_shape
 
     def _embeddings(self, step: int) -> None:
         """Latent means for the Embedding Projector, with class and cluster as metadata columns and,
@@ -188,7 +192,7 @@ class RunSummaries(keras.callbacks.Callback):
         embedding = config.embeddings.add()
         embedding.tensor_name = EMBEDDING_TENSOR
         embedding.metadata_path = "metadata.tsv"
-        image_shape = self.model.image_shape or self.data.image_shape
+        image_shape = self._image_shape()
         if image_shape is not None:
             tiles = figures.sprite(self.x_show, image_shape)
             tf.io.write_file(str(folder / "sprite.png"), tf.io.encode_png(tiles))
@@ -223,7 +227,7 @@ class RunSummaries(keras.callbacks.Callback):
         step = epoch + 1
         seconds = time.perf_counter() - self.epoch_start
         steps = int(self.model.optimizer.iterations.numpy()) - self.steps_before
-        pi = tf.nn.softmax(self.model.pi_logits).numpy()
+        pi = tf.nn.softmax(self.model.prior.pi_logits).numpy()
         with self.writer.as_default():
             tf.summary.scalar("steps_per_second", steps / max(seconds, 1e-9), step=step)
             tf.summary.scalar("learning_rate/network", _current_rate(self.model.optimizer), step=step)
@@ -231,8 +235,8 @@ class RunSummaries(keras.callbacks.Callback):
                 mixture_rate = _current_rate(self.model.mixture_optimizer)
                 tf.summary.scalar("learning_rate/mixture", mixture_rate, step=step)
             tf.summary.histogram("mixture/pi", pi, step=step)
-            tf.summary.histogram("mixture/means", self.model.means, step=step)
-            tf.summary.histogram("mixture/variances", self.model.component_variances(), step=step)
+            tf.summary.histogram("mixture/means", self.model.prior.means, step=step)
+            tf.summary.histogram("mixture/variances", self.model.prior.variances(), step=step)
             tf.summary.scalar("mixture/min_pi", float(pi.min()), step=step)
             every = self.logging.image_every
             if every and step % every == 0 and step != self.epochs:  # the last epoch's: on_train_end's

@@ -141,7 +141,7 @@ def choose_n_clusters(config: Config, data: Dataset, seed: int, cache: Path, ver
         config, model=dataclasses.replace(m, n_clusters=m.max_clusters),
         pretrain=dataclasses.replace(config.pretrain, mixture_init="gmm", gmm_covariance="diag",
                                      gmm_n_init=1, other_starts=()))
-    model = build_model(probe, data.input_dim, seed, data.image_shape)
+    model = build_model(probe, data.input_dim, seed)
     if verbose:
         print(f"pretraining ({config.pretrain.method}) to choose the number of clusters from its latent",
               flush=True)

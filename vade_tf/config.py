@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 from vade_tf import validation
 from vade_tf.errors import ConfigError
-from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS
-from vade_tf.validation import AUTO
+from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS, options_schema
+from vade_tf.validation import AUTO, fill_sections, section, setting
 
 # How the starting partition is made (pretrain.mixture_init): a GMM, spectral clustering or UMAP + GMM
 # of the pretrained latent means, or k-means of the features as given.
@@ -25,29 +25,20 @@ START_METHODS = ("gmm", "spectral", "umap", "kmeans")
 SCALINGS = ("features", "global", "none")
 
 
-def setting(default: Any, **allowed: Any):
-    """A config field: its default and what ``validation.check_config`` allows (``choices``; bounds
-    ``minimum``, ``above``, ``below``, ``at_most``; ``nonempty`` for a list), applied to each item of
-    a list; ``auto=True``: the string "auto" is allowed too, and ``recipe.resolve_auto`` replaces it with a
-    value derived from the data before the run (its config.json holds the resolved value)."""
-    return field(default=default, metadata=allowed)
-
 @dataclass(frozen=True)
 class DataConfig:
     # Which loader reads the data: "digits" (embedded in scikit-learn, no download), "mnist",
     # "fashion_mnist" (data.dir, else Debian's dataset-fashion-mnist package, else a download), "hhar",
     # "reuters10k", "reuters" (full RCV1, streamed from disk), "stl10", or "custom" (your own
-    # .npy / .npz / .csv file at data.path).
+    # .npy / .npz / .csv file at data.options.path).
     name: str = setting("digits", choices=DATASETS)
+    # The dataset's own settings, validated by its entry's Options (registry.DATASETS): custom's path
+    # and label_column (vade_tf/data/custom.py), stl10's feature_weights (vade_tf/data/stl10.py).
+    options: Any = section(lambda data: options_schema(DATASETS, data["name"]))
     # Directory holding the dataset's native files (MNIST: the four IDX .gz files or mnist.npz).
     dir: Optional[str] = None
-    # custom: the file to read, and the CSV column holding labels (none: unlabelled).
-    path: Optional[str] = None
-    label_column: Optional[str] = None
-    # stl10: ResNet-50 weights, "imagenet" (Keras downloads them), a local .h5 file, or null (random,
-    # for tests only). Where stl10's extracted features and reuters's prepared shards are written
-    # (default: next to the data).
-    feature_weights: Optional[str] = "imagenet"
+    # Where stl10's extracted features and reuters's prepared shards are written (default: next to
+    # the data).
     cache_dir: Optional[str] = None
     # "all" trains and evaluates on every sample (the authors' protocol); "train" / "test" pick a split.
     split: str = setting("all", choices=("all", "train", "test"))
@@ -56,6 +47,9 @@ class DataConfig:
     evaluate_split: Optional[str] = setting(None, choices=(None, "all", "train", "test"))
     # Download missing files when the dataset has a public origin (MNIST) and the network allows it.
     download: bool = True
+
+    def __post_init__(self):
+        fill_sections(self)
 
 
 @dataclass(frozen=True)
@@ -70,10 +64,6 @@ class ModelConfig:
     # J, the latent dimension (10 in the paper); "auto": 10, or D for D < 10 features (a latent wider
     # than the data holds the samples on a flat sheet, where full covariances are singular).
     latent_dim: int = setting(AUTO, minimum=1, auto=True)
-    # Encoder widths D-h1-h2-h3-J; the decoder mirrors them (the paper and DEC use 500-500-2000).
-    # "auto": (h, h, 4h) with h = N / 8 within [64, 500], the paper's network from 4,000 samples up: a
-    # 5-million-weight autoencoder on a few hundred rows learns a latent weaker than the raw features.
-    hidden_dims: tuple[int, ...] = setting(AUTO, minimum=1, nonempty=True, auto=True)
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features; "auto":
     # bernoulli for intensities in [0, 1] with many values at 0 or 1 (recipe.likelihood_for), else gaussian.
     likelihood: str = setting(AUTO, choices=LIKELIHOODS, auto=True)
@@ -91,17 +81,17 @@ class ModelConfig:
     covariance: str = setting("full", choices=("diag", "full"))
     # L, Monte-Carlo samples of z per data point in the ELBO (1 in the paper).
     mc_samples: int = setting(1, minimum=1)
-    # "mlp": fully connected networks of hidden_dims (the paper's); "conv": stride-2 convolutions
-    # down and stride-2 transposed convolutions up (the student reproduction's variant), for data
-    # whose rows are images (MNIST, digits, or a custom dataset given model.image_shape).
+    # "mlp": fully connected networks (the paper's); "conv": stride-2 convolutions down and stride-2
+    # transposed convolutions up (the student reproduction's variant), for data whose rows are images
+    # (MNIST, digits, or a custom dataset given model.networks.image_shape). One module each in
+    # vade_tf/architectures, named in registry.ARCHITECTURES.
     architecture: str = setting("mlp", choices=ARCHITECTURES)
-    # Channels of the conv encoder's layers (each halves height and width); the decoder mirrors them.
-    conv_filters: tuple[int, ...] = setting((32, 64, 128), minimum=1, nonempty=True)
-    # Widths of ReLU dense layers between the flattened last feature map and the latent (the decoder
-    # mirrors them); empty: the feature map feeds the latent heads directly.
-    conv_dense: tuple[int, ...] = setting((), minimum=1)
-    # (height, width, channels) of each row for "conv"; empty: the dataset's own image shape.
-    image_shape: tuple[int, ...] = ()
+    # The architecture's own settings, validated by its Options (vade_tf/architectures/<name>.py):
+    # mlp's hidden_dims; conv's filters, dense and image_shape. Unstated keys take its defaults.
+    networks: Any = section(lambda model: options_schema(ARCHITECTURES, model["architecture"]))
+
+    def __post_init__(self):
+        fill_sections(self)
 
 
 @dataclass(frozen=True)
@@ -288,37 +278,20 @@ SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
 # Keys that say how "auto" chose the number of clusters: the run computes with the K chosen
 # (model.n_clusters), so a run, its caches and its checkpoints hang on that K, not on these.
 CHOICE_KEYS = ("model.min_clusters", "model.max_clusters")
-# Keys added after runs were recorded, with the value that reproduces what a run whose config.json
-# lacks them computed (their defaults now compute something else): a recorded run is compared with
-# a config on these values, not on today's defaults.
-LATER_KEYS = {"model.standardize": "none", "pretrain.prior_shrinkage": 0.0, "model.min_clusters": 2,
-              "model.max_clusters": 30}
-# Values a key took before it took these: a config or a recorded run that states one means this.
-FORMER_VALUES = {"model.standardize": {True: "features", False: "none"}}
-
-
-def flat(config_dict: dict) -> dict:
-    """A config's dict as dotted keys: {"train.epochs": 15, ..., "seed": 0}."""
+def flat(config_dict: dict, prefix: str = "") -> dict:
+    """A config's dict as dotted keys: {"train.epochs": 15, ..., "model.networks.hidden_dims": [...],
+    "seed": 0}."""
     flattened = {}
     for name, value in config_dict.items():
-        items = value.items() if isinstance(value, dict) else [(None, value)]
-        for key, item in items:
-            flattened[name if key is None else f"{name}.{key}"] = item
+        if isinstance(value, dict):
+            flattened.update(flat(value, f"{prefix}{name}."))
+        else:
+            flattened[prefix + name] = value
     return flattened
 
 
-def _current_values(raw: dict) -> dict:
-    """``raw`` with each of ``FORMER_VALUES`` stated as the value it now has."""
-    for dotted, renamed in FORMER_VALUES.items():
-        section, key = dotted.split(".")
-        stated = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
-        if isinstance(stated, bool) and stated in renamed:
-            raw = apply_overrides(raw, {dotted: renamed[stated]})
-    return raw
-
-
 def config_from_dict(raw: dict) -> Config:
-    config = validation.build(Config, _current_values(raw), "")
+    config = validation.build(Config, raw, "")
     validation.check_config(config)
     return config
 

@@ -28,7 +28,8 @@ from vade_tf.validation import AUTO, check_values
 DEFAULTS = Config()
 # Each constructor parameter and the config key it sets; ``settings`` reaches every other key.
 PARAMETER_KEYS = {
-    "n_clusters": "model.n_clusters", "latent_dim": "model.latent_dim", "hidden_dims": "model.hidden_dims",
+    "n_clusters": "model.n_clusters", "latent_dim": "model.latent_dim",
+    "hidden_dims": "model.networks.hidden_dims",
     "likelihood": "model.likelihood", "covariance": "model.covariance", "pretrain": "pretrain.method",
     "pretrain_epochs": "pretrain.epochs", "epochs": "train.epochs", "batch_size": "train.batch_size",
     "learning_rate": "train.learning_rate",
@@ -58,7 +59,7 @@ class _Trained:
 def _rebuild(spec: dict, weights: list, jit_compile: bool) -> _Trained:
     from vade_tf.model import VaDE
 
-    model = VaDE(**spec)
+    model = VaDE.from_config(spec)
     model.build((None, model.input_dim))
     model.set_weights(weights)
     return _Trained(model, jit_compile)
@@ -97,8 +98,9 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         pretrained latent's neighbour graph (``vade_tf.cluster_count``): one pretraining serves
         every K. The K chosen is ``n_clusters_``, every K's score ``metrics_["n_clusters_scores"]``.
     latent_dim, hidden_dims, pretrain_epochs, epochs, batch_size : int (tuple for hidden_dims) or "auto"
-        J, the encoder's widths, the autoencoder's and VaDE's epochs and VaDE's batch size; "auto"
-        derives them from X's size (``vade_tf/recipe.py``).
+        J, the MLP encoder's widths (unused when ``settings`` names another ``model.architecture``),
+        the autoencoder's and VaDE's epochs and VaDE's batch size; "auto" derives them from X's size
+        (``vade_tf/recipe.py``).
     likelihood : {"auto", "bernoulli", "gaussian"}
         p(x|z); "auto" takes "bernoulli" for intensities in [0, 1] whose median feature has a tenth
         of its values exactly at 0 or 1 (pixels on a background, binary features), else "gaussian".
@@ -135,7 +137,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, n_clusters: int | str = DEFAULTS.model.n_clusters, *,
                  latent_dim: int | str = DEFAULTS.model.latent_dim,
-                 hidden_dims: tuple | str = DEFAULTS.model.hidden_dims,
+                 hidden_dims: tuple | str = DEFAULTS.model.networks.hidden_dims,
                  likelihood: str = DEFAULTS.model.likelihood,
                  covariance: str = DEFAULTS.model.covariance, pretrain: str = DEFAULTS.pretrain.method,
                  pretrain_epochs: int | str = DEFAULTS.pretrain.epochs,
@@ -205,8 +207,10 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             if key in PARAMETER_OF:
                 raise ValueError(f"settings[{key!r}]: set it with the {PARAMETER_OF[key]} parameter instead")
         overrides = {**settings, "data.name": "custom", "seed": self._seed()}
+        mlp = settings.get("model.architecture", DEFAULTS.model.architecture) == "mlp"
         for name, key in PARAMETER_KEYS.items():
-            overrides[key] = getattr(self, name)
+            if name != "hidden_dims" or mlp:  # another architecture's networks take settings of their own
+                overrides[key] = getattr(self, name)
         if isinstance(self.batch_size, int) and self.batch_size > len(features):
             overrides["train.batch_size"] = len(features)  # a small X is one batch
         if not self.pictures:  # the pictures and their t-SNE serve a person looking at a run
@@ -222,17 +226,16 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _fitted(self, model, config: Config, metrics: dict) -> None:
         """The fitted attributes of ``model``: the mixture as GaussianMixture names it."""
-        from vade_tf import elbo
-
         self._trained = _Trained(model, config.train.jit_compile)
         self.config_, self.metrics_ = config, metrics
         self.n_clusters_ = model.n_clusters  # the number given, or the one "auto" chose
-        self.weights_ = softmax(model.pi_logits.numpy().astype(np.float64))
-        self.means_ = model.means.numpy()
-        if model.scale_offdiag is None:  # diagonal: variances [K, J]
-            self.covariances_ = np.exp(model.log_vars.numpy())
-        else:                            # full: matrices [K, J, J]
-            scale = elbo.component_scale(model.log_vars, model.scale_offdiag).numpy()
+        prior = model.prior
+        self.weights_ = softmax(prior.pi_logits.numpy().astype(np.float64))
+        self.means_ = prior.means.numpy()
+        if prior.covariance == "diag":  # variances [K, J]
+            self.covariances_ = prior.variances().numpy()
+        else:                           # matrices [K, J, J]
+            scale = prior.scales().numpy()
             self.covariances_ = scale @ np.swapaxes(scale, 1, 2)
 
     # ----------------------------------------------------------------------------- using it
@@ -351,8 +354,10 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """The parameters that give ``config``: its parameter keys, its seed, and every other key
         that differs from the defaults (``settings``), the data's own keys aside."""
         values, defaults = flat(config.to_dict()), flat(DEFAULTS.to_dict())
-        params = {name: values[key] for name, key in PARAMETER_KEYS.items()}
-        params["hidden_dims"] = tuple(params["hidden_dims"])
-        settings = {key: value for key, value in values.items() if value != defaults[key]
+        params = {name: values[key] for name, key in PARAMETER_KEYS.items() if key in values}
+        if "hidden_dims" in params:  # an MLP's
+            params["hidden_dims"] = tuple(params["hidden_dims"])
+        settings = {key: value for key, value in values.items()
+                    if (key not in defaults or value != defaults[key])
                     and key not in PARAMETER_OF and not key.startswith("data.")}
         return {**params, "random_state": config.seed, "settings": settings or None}

@@ -18,11 +18,9 @@ import numpy as np
 
 from vade_tf import files, rundir
 from vade_tf.config import (
-    LATER_KEYS,
     LOCATION_KEYS,
     SCHEDULE_KEYS,
     Config,
-    apply_overrides,
     config_from_dict,
     flat,
     load_config,
@@ -95,11 +93,8 @@ def check_experiment(experiment: Experiment) -> None:
 
 
 def _comparable(config: dict) -> dict:
-    """A config as dotted keys with defaults filled in (``LATER_KEYS``' values where it predates them),
-    without its notes, where things are and when it saves: a finished run is reused whatever those
-    hold."""
-    stated = flat(config)
-    config = apply_overrides(config, {key: value for key, value in LATER_KEYS.items() if key not in stated})
+    """A config as dotted keys with defaults filled in, without its notes, where things are and when
+    it saves: a finished run is reused whatever those hold."""
     flattened = flat(config_from_dict(config).to_dict())
     return {key: value for key, value in flattened.items()
             if key != "notes" and key not in LOCATION_KEYS + SCHEDULE_KEYS}
@@ -113,7 +108,12 @@ def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
     metrics_path, config_path = run_dir / rundir.METRICS_FILE, run_dir / rundir.CONFIG_FILE
     if not metrics_path.exists():
         return None
-    stored, wanted = _comparable(json.loads(config_path.read_text())), _comparable(config.to_dict())
+    try:
+        stored = _comparable(json.loads(config_path.read_text()))
+    except ConfigError as e:
+        raise ConfigError(f"{run_dir} holds a finished run that this vade_tf cannot read ({e}); pass another "
+                          "--runs-dir or remove it") from None
+    wanted = _comparable(config.to_dict())
     differ = sorted(key for key in wanted if wanted[key] != AUTO and stored.get(key) != wanted[key])
     if differ:
         raise ConfigError(f"{run_dir} holds a finished run of another config (differs in "

@@ -44,10 +44,10 @@ def check_run(run_dir: Path) -> tuple[dict, dict, dict]:
     if not (run_dir / rundir.MODEL_WEIGHTS).exists():
         raise ExportError(f"{run_dir} is not a finished run: {rundir.MODEL_WEIGHTS} is missing; "
                           "pass a completed --run-dir")
-    if not set(rundir.MODEL_SPEC_KEYS) - set(rundir.LATER_SPEC_KEYS) <= set(spec) <= rundir.MODEL_SPEC_KEYS:
-        different = sorted((set(spec) ^ rundir.MODEL_SPEC_KEYS) - set(rundir.LATER_SPEC_KEYS))
-        raise ExportError(f"{run_dir / rundir.MODEL_SPEC} was written by an incompatible vade_tf (keys "
-                          f"differ: {', '.join(different)}); export with the version that trained it")
+    if set(spec) != rundir.MODEL_SPEC_KEYS:
+        different = sorted(set(spec) ^ rundir.MODEL_SPEC_KEYS)
+        raise ExportError(f"{run_dir / rundir.MODEL_SPEC} was written by another vade_tf (keys differ: "
+                          f"{', '.join(different)}); train the run again, or use the version that trained it")
     return spec, config, metrics
 
 
@@ -57,7 +57,7 @@ def load_run(run_dir: Path):
 
     spec, config, metrics = check_run(run_dir)
     weights = Path(run_dir) / rundir.MODEL_WEIGHTS
-    model = VaDE(**spec)
+    model = VaDE.from_config(spec)
     model.build((None, model.input_dim))
     try:
         model.load_weights(weights)
@@ -130,7 +130,7 @@ def build_module(run_dir: Path, images: bool = False):
             raise ExportError("--images needs a run trained on stl10 features; this run used "
                               f"{config.get('data', {}).get('name')!r}")
         from vade_tf.data.stl10 import feature_extractor
-        image_features = feature_extractor(config["data"].get("feature_weights"))
+        image_features = feature_extractor(config["data"]["options"]["feature_weights"])
     return VaDEServing(model, image_features), config, metrics
 
 

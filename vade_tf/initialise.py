@@ -6,6 +6,7 @@ The cache, a run's ``pretrain/`` folder, holds the weights, the starting partiti
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -27,26 +28,31 @@ from vade_tf.partition import initialise_mixture
 from vade_tf.pretrain import pretrain_autoencoder
 from vade_tf.scaling import feature_moments
 from vade_tf.timing import Stopwatch
-from vade_tf.validation import image_shape_for
 
 # pretrain.mixture_init -> what partitions the pretrained latent, for the console.
 PARTITION_NAMES = {"spectral": "spectral clustering of the latent means", "gmm": "GMM of the latent means",
                    "umap": "UMAP + GMM of the latent means", "kmeans": "k-means of the features"}
 
 
-def build_model(config: Config, input_dim: int, seed: int,
-                data_image_shape: Optional[tuple[int, int]] = None) -> VaDE:
+def model_spec(config: Config, input_dim: int, seed: int) -> dict:
+    """The ``VaDE.get_config`` of ``config``'s model on ``input_dim`` features (its "auto" values
+    resolved): what ``VaDE.from_config`` builds and a finished run's model.json records."""
+    m = config.model
+    return {"input_dim": input_dim, "n_clusters": m.n_clusters, "latent_dim": m.latent_dim,
+            "covariance": m.covariance, "likelihood": m.likelihood,
+            "standardize": m.standardize != "none" and m.likelihood == "gaussian",
+            "mc_samples": m.mc_samples, "seed": seed, "architecture": m.architecture,
+            "networks": json.loads(json.dumps(dataclasses.asdict(m.networks)))}
+
+
+def build_model(config: Config, input_dim: int, seed: int) -> VaDE:
     """A built VaDE for ``config``'s model on ``input_dim`` features, its initial weights a function of
     ``seed`` alone: Keras's layer initialisers draw from the global seed, so it is set here, where the
     weights are made, and not left to each caller."""
     keras.utils.set_random_seed(seed)
-    m, precision = config.model, config.train.mixed_precision
-    model = VaDE(input_dim=input_dim, n_clusters=m.n_clusters, latent_dim=m.latent_dim,
-                 hidden_dims=m.hidden_dims, likelihood=m.likelihood, mc_samples=m.mc_samples, seed=seed,
-                 architecture=m.architecture, conv_filters=m.conv_filters, conv_dense=m.conv_dense,
-                 image_shape=image_shape_for(config, data_image_shape), covariance=m.covariance,
-                 hidden_dtype=None if precision == "none" else precision,
-                 standardize=m.standardize != "none" and m.likelihood == "gaussian")
+    precision = config.train.mixed_precision
+    model = VaDE.from_config(model_spec(config, input_dim, seed),
+                             hidden_dtype=None if precision == "none" else precision)
     model.build((None, input_dim))
     return model
 
@@ -157,29 +163,21 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
 def load_autoencoder(model: VaDE, weights: Path, saved_model: dict) -> None:
     """The networks of a pretraining saved with a mixture of another shape (``saved_model``: its
     fingerprint's model keys), read through a model of that shape; the mixture is left as it is."""
-    saved_mixture = {"n_clusters": saved_model["n_clusters"],
-                     "covariance": saved_model.get("covariance", "diag")}  # fingerprints omit diag
-    if all(getattr(model, key) == value for key, value in saved_mixture.items()):
+    saved_mixture = {key: saved_model[key] for key in rundir.MIXTURE_KEYS}
+    if all(model.get_config()[key] == value for key, value in saved_mixture.items()):
         model.load_weights(weights)
         return
-    saved = VaDE(**{**model.get_config(), **saved_mixture})
+    saved = VaDE.from_config({**model.get_config(), **saved_mixture})
     saved.build((None, model.input_dim))
     saved.load_weights(weights)
     for target, source in zip(model.network_variables, saved.network_variables, strict=True):
         target.assign(source)
 
 
-def load_partition(config: Config, restart_dir: Path) -> Optional[np.ndarray]:
+def load_partition(config: Config, restart_dir: Path) -> np.ndarray:
     """The starting partition saved with the pretraining this restart uses: its own (also when it
-    partitioned a borrowed autoencoder anew), else from_dir's; None for a pretraining cached before
-    partitions were saved, unless the warm-up needs it."""
+    partitioned a borrowed autoencoder anew), else from_dir's."""
     own = restart_dir / rundir.PRETRAIN_DIR
     borrowed = config.pretrain.from_dir is not None and not (own / rundir.PRETRAIN_INFO).exists()
     source = Path(config.pretrain.from_dir) / rundir.PRETRAIN_DIR if borrowed else own
-    path = source / rundir.PRETRAIN_PARTITION
-    if path.exists():
-        return np.load(path)
-    if config.train.partition_warmup_epochs:
-        raise ConfigError(f"train.partition_warmup_epochs: {path} is missing (a pretraining cached before "
-                          "partitions were saved); delete that pretrain folder to pretrain anew")
-    return None
+    return np.load(source / rundir.PRETRAIN_PARTITION)

@@ -1,68 +1,73 @@
-"""VaDE as a Keras 3 model: encoder, decoder and a Gaussian-mixture prior trained on the ELBO."""
+"""VaDE as a Keras 3 model composed of an encoder, a decoder and a Gaussian-mixture prior, trained on
+the ELBO."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+import dataclasses
+import json
+from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from vade_tf import elbo, likelihoods
-from vade_tf.registry import ARCHITECTURES, resolve
+from vade_tf.prior import MixturePrior
+from vade_tf.registry import LIKELIHOODS
+from vade_tf.validation import require_positive_integers
 
 ROW_ELBO_DRAWS = 16  # z draws behind one row's ELBO (row_elbos)
 ROW_ELBO_SEED = 0    # their seed in score_samples and vade-predict's elbo column, so the two agree
 
 class VaDE(keras.Model):
-    """Variational Deep Embedding (Jiang et al., IJCAI 2017).
+    """Variational Deep Embedding (Jiang et al., IJCAI 2017), composed of its parts.
 
-    Generative model: c ~ Cat(pi), z ~ N(mu_c, Sigma_c), x ~ p(x | f(z)), with the paper's diagonal
-    Sigma_c = diag sigma_c^2 (``covariance="diag"``) or a full one (``"full"``). The mixture
-    parameters are Keras weights kept valid by construction: pi = softmax(pi_logits),
-    sigma_c^2 = exp(log_vars) (for "full", the squared diagonal of Sigma_c's Cholesky factor, whose
-    lower triangle is ``scale_offdiag``). ``train_step`` maximises the ELBO of Eq. 12; ``call``
-    returns the deterministic cluster posterior p(c | z = E[z|x]) used for assignment.
+    Generative model: c ~ Cat(pi), z ~ N(mu_c, Sigma_c), x ~ p(x | f(z)): the mixture ``prior`` gives
+    p(z) and p(c | z), the ``decoder`` f and the ``likelihood`` give p(x | z), and the ``encoder``
+    gives q(z | x). ``train_step`` maximises the ELBO of Eq. 12; ``call`` returns the deterministic
+    cluster posterior p(c | z = E[z|x]) used for assignment.
+
+    Parameters
+    ----------
+    encoder : networks.GaussianEncoder
+        Rows [B, D] -> (mean, log-variance) of q(z|x) [B, J].
+    decoder : networks.Decoder
+        z [.., J] -> the parameters of p(x|z) [.., P * D].
+    prior : prior.MixturePrior
+        The Gaussian mixture over z.
+    input_dim : int
+        D, features per row.
+    likelihood : str
+        p(x|z), a key of ``registry.LIKELIHOODS``.
+    standardize : bool
+        Model the features standardised, (x - offset) / scale per feature, with the training data's
+        moments (``set_standardization``) kept as weights: they travel with the model into checkpoints
+        and the SavedModel, so every caller passes raw rows.
+    mc_samples : int
+        L, the ELBO's draws of z per row.
+    seed : int
+        Seeds the model's own stream of z draws.
+    architecture, network_options : str and dict, optional
+        The ``registry.ARCHITECTURES`` entry and its options that built ``encoder`` and ``decoder``:
+        what ``get_config`` records and ``from_config`` rebuilds them from.
+    hidden_dtype : str, optional
+        The Keras dtype policy the networks' hidden layers compute in (``train.mixed_precision``): a
+        training choice that ``get_config`` does not record, so a model rebuilt for serving computes
+        in float32; under "mixed_float16" the networks' optimizer gets loss scaling.
     """
 
-    def __init__(self, input_dim: int, n_clusters: int, latent_dim: int = 10,
-                 hidden_dims: Sequence[int] = (500, 500, 2000), likelihood: str = "bernoulli",
-                 mc_samples: int = 1, seed: int = 0, architecture: str = "mlp",
-                 conv_filters: Sequence[int] = (32, 64, 128), image_shape: Optional[Sequence[int]] = None,
-                 conv_dense: Sequence[int] = (), hidden_dtype: Optional[str] = None, covariance: str = "diag",
-                 standardize: bool = False, **kwargs):
+    def __init__(self, encoder, decoder, prior: MixturePrior, input_dim: int, likelihood: str,
+                 standardize: bool = False, mc_samples: int = 1, seed: int = 0,
+                 architecture: Optional[str] = None, network_options: Optional[dict] = None,
+                 hidden_dtype: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("input_dim", input_dim), ("n_clusters", n_clusters),
-                            ("latent_dim", latent_dim), ("mc_samples", mc_samples)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, received {value!r}")
-        self.input_dim, self.n_clusters, self.latent_dim = int(input_dim), int(n_clusters), int(latent_dim)
-        self.hidden_dims, self.likelihood = [int(h) for h in hidden_dims], likelihood
+        require_positive_integers(input_dim=input_dim, mc_samples=mc_samples)
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, received {likelihood!r}")
+        self.encoder, self.decoder, self.prior = encoder, decoder, prior
+        self.input_dim, self.likelihood = int(input_dim), likelihood
         self.mc_samples, self.seed = int(mc_samples), int(seed)
-        # A training choice (train.mixed_precision), not part of get_config: the weights are float32
-        # either way, and a model rebuilt from model.json for serving computes in float32.
+        self.architecture, self.network_options = architecture, network_options
         self.hidden_dtype = hidden_dtype
-        self.architecture, self.conv_filters = architecture, [int(f) for f in conv_filters]
-        self.conv_dense = [int(w) for w in conv_dense]
-        self.image_shape = None if image_shape is None else [int(s) for s in image_shape]
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, "
-                             f"received {architecture!r}")
-        self.encoder, self.decoder = resolve(ARCHITECTURES[architecture].networks)(self)
-        self.pi_logits = self.add_weight(shape=(self.n_clusters,), initializer="zeros", name="pi_logits")
-        self.means = self.add_weight(shape=(self.n_clusters, self.latent_dim),
-                                     initializer=keras.initializers.RandomNormal(seed=self.seed),
-                                     name="means")
-        self.log_vars = self.add_weight(shape=(self.n_clusters, self.latent_dim), initializer="zeros",
-                                        name="log_vars")
-        if covariance not in ("diag", "full"):
-            raise ValueError(f"covariance must be 'diag' or 'full', received {covariance!r}")
-        self.covariance = covariance
-        self.scale_offdiag = None if covariance == "diag" else self.add_weight(
-            shape=(self.n_clusters, self.latent_dim, self.latent_dim), initializer="zeros",
-            name="scale_offdiag")
-        # Gaussian features are modelled standardised, (x - offset) / scale per feature, with the moments
-        # of the training data (``set_standardization``) kept as weights: they travel with the model
-        # into checkpoints and the SavedModel, so every caller passes raw rows.
         self.standardize = bool(standardize)
         if self.standardize:
             self.feature_offset = self.add_weight(shape=(self.input_dim,), initializer="zeros",
@@ -76,45 +81,50 @@ class VaDE(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
 
+    @classmethod
+    def from_config(cls, config: dict, hidden_dtype: Optional[str] = None) -> "VaDE":
+        """The model ``get_config`` describes, its networks built anew by their architecture (weights
+        freshly initialised); ``hidden_dtype``: a Keras dtype policy for the hidden layers, a training
+        choice that the config does not record (a rebuilt model computes in float32)."""
+        from vade_tf.architectures import NetworkShape, build_networks
+        from vade_tf.registry import ARCHITECTURES, options_schema
+        from vade_tf.validation import build
+
+        schema = options_schema(ARCHITECTURES, config["architecture"])
+        options = build(schema, config["networks"], "networks.")
+        shape = NetworkShape(config["input_dim"], config["latent_dim"], config["likelihood"], hidden_dtype)
+        encoder, decoder = build_networks(config["architecture"], options, shape)
+        prior = MixturePrior(config["n_clusters"], config["latent_dim"], config["covariance"], config["seed"],
+                             name="prior")
+        return cls(encoder, decoder, prior, config["input_dim"], config["likelihood"],
+                   standardize=config["standardize"], mc_samples=config["mc_samples"], seed=config["seed"],
+                   architecture=config["architecture"], network_options=dataclasses.asdict(options),
+                   hidden_dtype=hidden_dtype)
+
+    def get_config(self):
+        if self.architecture is None:
+            raise NotImplementedError("this VaDE's networks were composed by hand: name their "
+                                      "architecture (architecture=, network_options=) for get_config")
+        return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
+                "covariance": self.prior.covariance, "likelihood": self.likelihood,
+                "standardize": self.standardize, "mc_samples": self.mc_samples, "seed": self.seed,
+                "architecture": self.architecture, "networks": json.loads(json.dumps(self.network_options))}
+
     # ----------------------------------------------------------------------------- the model
     @property
-    def mixture_variables(self) -> list:
-        extra = [] if self.scale_offdiag is None else [self.scale_offdiag]
-        return [self.pi_logits, self.means, self.log_vars, *extra]
+    def n_clusters(self) -> int:
+        """K, the prior's number of components."""
+        return self.prior.n_clusters
+
+    @property
+    def latent_dim(self) -> int:
+        """J, the dimension of z."""
+        return self.prior.latent_dim
 
     @property
     def network_variables(self) -> list:
+        """The encoder's and the decoder's trainable weights: what the networks' optimizer updates."""
         return self.encoder.trainable_variables + self.decoder.trainable_variables
-
-    def prior(self):
-        """p(z) as a TFP ``MixtureSameFamily`` of ``MultivariateNormalDiag`` (or ``TriL``) components."""
-        return elbo.mixture_prior(self.pi_logits, self.means, self.log_vars, self.scale_offdiag)
-
-    def component_variances(self):
-        """Each component's variance along each latent dimension [K, J]: the diagonal of Sigma_c."""
-        if self.scale_offdiag is None:
-            return tf.exp(self.log_vars)
-        return tf.reduce_sum(tf.square(elbo.component_scale(self.log_vars, self.scale_offdiag)), axis=-1)
-
-    def set_mixture(self, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray) -> None:
-        """Set pi, mu_c, Sigma_c (e.g. from a fitted GaussianMixture) through their log-space weights.
-
-        ``covariances`` are variances [K, J] or full matrices [K, J, J]; a diagonal model keeps only
-        the diagonals of full ones (the prior stays diagonal, the partition is the full model's).
-        """
-        covariances = np.asarray(covariances, np.float64)
-        self.pi_logits.assign(np.log(np.asarray(weights, np.float64)).astype(np.float32))
-        self.means.assign(np.asarray(means, np.float32))
-        if covariances.ndim == 3 and self.scale_offdiag is None:
-            covariances = np.diagonal(covariances, axis1=1, axis2=2)
-        if covariances.ndim == 2:
-            self.log_vars.assign(np.log(covariances).astype(np.float32))
-            if self.scale_offdiag is not None:
-                self.scale_offdiag.assign(np.zeros(self.scale_offdiag.shape, np.float32))
-            return
-        cholesky = np.linalg.cholesky(covariances)                                        # [K, J, J]
-        self.log_vars.assign((2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2))).astype(np.float32))
-        self.scale_offdiag.assign(np.tril(cholesky, -1).astype(np.float32))
 
     def network_optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
         """``optimizer`` with dynamic loss scaling when the hidden layers compute in float16, whose
@@ -156,7 +166,7 @@ class VaDE(keras.Model):
     def call(self, x):
         """Cluster probabilities gamma = p(c | z = z_mean) [B, K], deterministic."""
         z_mean, _ = self.encode(x)
-        return tf.exp(elbo.cluster_log_posterior(self.prior(), z_mean))
+        return tf.exp(elbo.cluster_log_posterior(self.prior.distribution(), z_mean))
 
     def generate(self, cluster, seed) -> dict:
         """The paper's generative process for given clusters: z ~ p(z|c), x ~ p(x|z).
@@ -164,16 +174,7 @@ class VaDE(keras.Model):
         ``cluster`` int64 [B], ``seed`` int64 scalar (stateless: the same seed, the same samples).
         Returns ``x`` (a sample), ``x_mean`` (E[x|z]) and ``z``.
         """
-        k = self.n_clusters
-        tf.debugging.assert_non_negative(cluster, message="cluster must be >= 0")
-        tf.debugging.assert_less(cluster, tf.constant(k, tf.int64), message=f"cluster must be < {k}")
-        means = tf.gather(self.means, cluster)                                          # [B, J]
-        eps = tf.random.stateless_normal(tf.shape(means), seed=tf.stack([seed, 0]))
-        if self.scale_offdiag is None:
-            z = means + tf.exp(0.5 * tf.gather(self.log_vars, cluster)) * eps
-        else:
-            scale = tf.gather(elbo.component_scale(self.log_vars, self.scale_offdiag), cluster)  # [B, J, J]
-            z = means + tf.linalg.matvec(scale, eps)
+        z = self.prior.sample(cluster, seed)
         x_given_z = likelihoods.decoded(self.decoder(z), self.likelihood)
         # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
         x_seed = tf.random.stateless_uniform([2], tf.stack([seed, 1]), minval=None, maxval=None,
@@ -212,7 +213,8 @@ class VaDE(keras.Model):
         x_params = self.decoder(z)                                                       # [L, B, D']
         if log_gamma is not None:
             log_gamma = log_gamma[tf.newaxis]                                            # [1, B, K]
-        terms = elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior(), self.likelihood, log_gamma)
+        terms = elbo.elbo_terms(x, z_mean, z_log_var, z, x_params, self.prior.distribution(),
+                                self.likelihood, log_gamma)
         if self.standardize:
             log_jacobian = tf.reduce_sum(tf.math.log(self.feature_scale))
             terms["reconstruction"] = terms["reconstruction"] - log_jacobian
@@ -237,8 +239,8 @@ class VaDE(keras.Model):
         log-variance head's kernel zeroed, its bias set). An untrained head says variance 1 whatever
         the latent's scale: beside tight clusters the first KL terms are thousands of nats, and their
         gradients through the shared layers tear the encoder away from the partition."""
-        weights = tf.nn.softmax(self.pi_logits)[:, tf.newaxis]                         # [K, 1]
-        variance = tf.reduce_sum(weights * self.component_variances(), axis=0)        # [J]
+        weights = tf.nn.softmax(self.prior.pi_logits)[:, tf.newaxis]                         # [K, 1]
+        variance = tf.reduce_sum(weights * self.prior.variances(), axis=0)        # [J]
         head = self.encoder.log_var
         head.kernel.assign(tf.zeros_like(head.kernel))
         head.bias.assign(tf.math.log(fraction * variance))
@@ -260,7 +262,7 @@ class VaDE(keras.Model):
                 raise ValueError("build the model (call it on a batch) before compiling with a "
                                  "mixture_optimizer, so both optimizers know their variables")
             self.optimizer.build(self.network_variables)
-            mixture_optimizer.build(self.mixture_variables)
+            mixture_optimizer.build(self.prior.mixture_variables)
 
     @property
     def metrics(self):
@@ -308,13 +310,13 @@ class VaDE(keras.Model):
         if self.mixture_optimizer is None:
             variables = self.trainable_variables
             gradients = tape.gradient(scaled_loss, variables)
-            mixture_ids = {id(v) for v in self.mixture_variables}
+            mixture_ids = {id(v) for v in self.prior.mixture_variables}
             gradients = [g * mixture_moves if id(v) in mixture_ids else g
                          for g, v in zip(gradients, variables)]
             self.optimizer.apply_gradients(zip(gradients, variables))
         else:
             # The mixture's gradients flow through float32 ops only, so they come from the unscaled loss.
-            network, mixture = self.network_variables, self.mixture_variables
+            network, mixture = self.network_variables, self.prior.mixture_variables
             self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, network), network))
             self.mixture_optimizer.apply_gradients(
                 [(g * mixture_moves, v) for g, v in zip(tape.gradient(loss, mixture), mixture)])
@@ -322,11 +324,3 @@ class VaDE(keras.Model):
 
     def test_step(self, data):
         return self._update_trackers(self.elbo_terms(self._features(data)))
-
-    def get_config(self):
-        return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
-                "hidden_dims": self.hidden_dims, "likelihood": self.likelihood,
-                "mc_samples": self.mc_samples, "seed": self.seed, "architecture": self.architecture,
-                "conv_filters": self.conv_filters, "conv_dense": self.conv_dense,
-                "image_shape": self.image_shape, "covariance": self.covariance,
-                "standardize": self.standardize}

@@ -133,10 +133,10 @@ def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: boo
             assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
         else:
             assignments = input_kmeans_partition(x, model.n_clusters, config.gmm_n_init, seed)
-        weights, means, covariances = partition_moments(z, assignments, model.n_clusters, model.covariance,
-                                                        config.prior_shrinkage)
+        weights, means, covariances = partition_moments(z, assignments, model.n_clusters,
+                                                        model.prior.covariance, config.prior_shrinkage)
     else:
         weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
                                                                config.gmm_covariance)
-    model.set_mixture(weights, means, covariances)
+    model.prior.set_mixture(weights, means, covariances)
     return assignments

@@ -63,8 +63,8 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
 
 def _layer_pairs(model: VaDE) -> list[tuple[keras.layers.Layer, keras.layers.Layer]]:
     """(encoder layer k, its mirror decoder layer), outermost first: (D->h1, h1->D'), ..., (h->J, J->h)."""
-    encoder_layers = model.encoder.hidden + [model.encoder.mean]
-    decoder_layers = model.decoder.hidden + [model.decoder.out]
+    encoder_layers = model.encoder.features.layers + [model.encoder.mean]
+    decoder_layers = model.decoder.body.layers
     return list(zip(encoder_layers, reversed(decoder_layers)))
 
 

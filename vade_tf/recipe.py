@@ -38,12 +38,6 @@ def _within(value: float, low: int, high: int) -> int:
     return int(min(max(value, low), high))
 
 
-def widths_for(n_samples: int) -> tuple[int, int, int]:
-    """(h, h, 4h), the paper's shape, with h = N / 8 within [64, 500]."""
-    width = _within(n_samples // 8, 64, 500)
-    return width, width, 4 * width
-
-
 def neighbors_for(n_samples: int, n_clusters: int) -> int:
     """The spectral graph's neighbours: the mean cluster size N / K, within [5, 40]."""
     return _within(n_samples // n_clusters, 5, 40)
@@ -111,8 +105,7 @@ def resolve_auto(config: Config, data) -> Config:
         model = dataclasses.replace(model, standardize=scaling)
     if model.latent_dim == AUTO:
         model = dataclasses.replace(model, latent_dim=min(10, data.input_dim))
-    if model.hidden_dims == AUTO:
-        model = dataclasses.replace(model, hidden_dims=widths_for(n))
+    model = dataclasses.replace(model, networks=model.networks.resolved(data))
     if pretrain.mixture_init == AUTO:
         uncompressed = data.input_dim <= model.latent_dim
         pretrain = dataclasses.replace(pretrain, mixture_init="gmm" if uncompressed or not data.in_memory

@@ -22,17 +22,35 @@ def resolve(code: Code) -> Any:
 
 
 @dataclass(frozen=True)
+class NoOptions:
+    """The config section of an entry without settings of its own."""
+
+    def resolved(self, data) -> "NoOptions":
+        return self
+
+
+def options_schema(entries: dict, name: str) -> type:
+    """The dataclass of entry ``name``'s own config section (``model.networks`` for an architecture,
+    ``data.options`` for a dataset): a frozen dataclass of ``validation.setting`` fields (an
+    architecture's also has ``resolved(data)``, which replaces its "auto" values for the data);
+    ``NoOptions`` for an entry with none."""
+    options = entries[name].options
+    return NoOptions if options is None else resolve(options)
+
+
+@dataclass(frozen=True)
 class DatasetEntry:
     load: Code           # DataConfig -> Dataset
     preprocessing: str   # how raw data becomes the rows x: the input contract an export carries
     class_names: tuple[str, ...] = ()  # label 0, 1, ... as the figures name them; empty: the numbers
+    options: Optional[Code] = None     # the dataclass of its data.options section; None: it has none
 
 
 @dataclass(frozen=True)
 class ArchitectureEntry:
-    networks: Code          # VaDE -> (encoder, decoder), built from the model's own settings
-    reads_images: bool      # rows are images of model.image_shape (or the dataset's)
-    dense_layer_pairs: bool  # mirrored dense layers, which stacked_denoising pretrains one pair at a time
+    networks: Code                  # (options, NetworkShape) -> (GaussianEncoder, Decoder)
+    dense_layer_pairs: bool         # mirrored dense layers, which stacked_denoising trains a pair at a time
+    options: Optional[Code] = None  # the dataclass of its model.networks section; None: it has none
 
 
 @dataclass(frozen=True)
@@ -69,14 +87,17 @@ DATASETS = {
                           "2048 ResNet-50 features (vade_tf.data.stl10.feature_extractor on 96x96 RGB "
                           "images); export with --images to send the images themselves",
                           ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship",
-                           "truck")),
+                           "truck"), options="vade_tf.data.stl10:Options"),
     "custom": DatasetEntry("vade_tf.data.custom:load",
-                           "the features exactly as stored in the training file (data.path)"),
+                           "the features exactly as stored in the training file (data.options.path)",
+                           options="vade_tf.data.custom:Options"),
 }
 
 ARCHITECTURES = {
-    "mlp": ArchitectureEntry("vade_tf.networks:mlp_networks", reads_images=False, dense_layer_pairs=True),
-    "conv": ArchitectureEntry("vade_tf.networks:conv_networks", reads_images=True, dense_layer_pairs=False),
+    "mlp": ArchitectureEntry("vade_tf.architectures.mlp:networks", dense_layer_pairs=True,
+                             options="vade_tf.architectures.mlp:Options"),
+    "conv": ArchitectureEntry("vade_tf.architectures.conv:networks", dense_layer_pairs=False,
+                              options="vade_tf.architectures.conv:Options"),
 }
 
 LIKELIHOODS = {

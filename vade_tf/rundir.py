@@ -11,21 +11,17 @@ from pathlib import Path
 from typing import Optional
 
 from vade_tf import files
-from vade_tf.config import CHOICE_KEYS, FORMER_VALUES, LOCATION_KEYS, SCHEDULE_KEYS
+from vade_tf.config import CHOICE_KEYS, LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 MODEL_WEIGHTS = "model.weights.h5"
-MODEL_SPEC = "model.json"           # constructor arguments, so other tools rebuild the model alone
-# The keys of MODEL_SPEC (VaDE.get_config()); a test pins them, so tools can check a run without TensorFlow.
-MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "hidden_dims", "likelihood",
-                             "mc_samples", "seed", "architecture", "conv_filters", "conv_dense",
-                             "image_shape", "covariance", "standardize"})
-# The conv architecture's keys: a model.json written before they were added lacks them.
-CONV_SPEC_KEYS = ("architecture", "conv_filters", "conv_dense", "image_shape")
-# Keys a model.json written by an earlier vade_tf may lack (the constructor's defaults apply).
-LATER_SPEC_KEYS = (*CONV_SPEC_KEYS, "covariance", "standardize")
+MODEL_SPEC = "model.json"           # VaDE.get_config(), so other tools rebuild the model alone
+# The keys of MODEL_SPEC; a test pins them, so tools can check a run without TensorFlow.
+MODEL_SPEC_KEYS = frozenset({"input_dim", "n_clusters", "latent_dim", "covariance", "likelihood",
+                             "standardize",
+                             "mc_samples", "seed", "architecture", "networks"})
 PRETRAIN_DIR = "pretrain"
 PRETRAIN_WEIGHTS = "init.weights.h5"
 PRETRAIN_INFO = "init.json"
@@ -60,16 +56,6 @@ def library_versions() -> dict:
             "scikit_learn": sklearn.__version__}
 
 
-# model.standardize as configs stated it before "global" existed (true / false): caches and
-# checkpoints made then still match.
-FORMER_STANDARDIZE = {value: former for former, value in FORMER_VALUES["model.standardize"].items()}
-
-
-def _as_stated_then(model: dict) -> dict:
-    """A config's model section with ``standardize`` as a config made then would state it."""
-    return {**model, "standardize": FORMER_STANDARDIZE.get(model["standardize"], model["standardize"])}
-
-
 def _computed(config) -> dict:
     """The config's sections without ``LOCATION_KEYS``, ``SCHEDULE_KEYS`` and ``CHOICE_KEYS``: what is
     computed, not where things are, when the run saves or how its number of clusters was chosen."""
@@ -85,26 +71,12 @@ def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
     exact match. Where the data lives is not part of it (moving the data keeps the cache valid)."""
     fields = _computed(config)
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}  # scored, not trained on
-    model = {k: v for k, v in _as_stated_then(fields["model"]).items() if k != "mc_samples"}
-    if model["architecture"] == "mlp":  # conv-only keys: MLP caches made before they existed still match
-        for key in CONV_SPEC_KEYS:
-            model.pop(key)
-    elif not model["conv_dense"]:  # conv caches made before the key existed still match
-        model.pop("conv_dense")
-    if model["covariance"] == "diag":  # the paper's prior: caches made before the key existed still match
-        model.pop("covariance")
-    if model["standardize"] is False or model["likelihood"] != "gaussian":  # as before the key existed
-        model.pop("standardize")
-    pretrain = dict(fields["pretrain"])
-    if pretrain["mixture_init"] != "umap":  # caches made before the key existed still match
-        pretrain.pop("umap_neighbors")
-    if not pretrain["prior_shrinkage"]:  # as before the key existed
-        pretrain.pop("prior_shrinkage")
-    pretrain.pop("other_starts")  # trained beside this start, from its autoencoder: they shape neither
-    fingerprint = {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain}
-    if config.train.mixed_precision != "none":  # only then: full-precision caches keep their digests
-        fingerprint["mixed_precision"] = config.train.mixed_precision
-    return fingerprint
+    model = {k: v for k,
+             v in fields["model"].items() if k != "mc_samples"}  # the ELBO's draws: not pretrained
+    pretrain = {k: v for k,
+                v in fields["pretrain"].items() if k != "other_starts"}  # trained beside this start
+    return {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain,
+            "mixed_precision": config.train.mixed_precision}
 
 
 # pretrain keys that shape only the partition of the pretrained latent, not the autoencoder.
@@ -147,7 +119,7 @@ def training_digest(config) -> str:
     fields = _computed(config)
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
-    return fingerprint_digest({"data": data, "model": _as_stated_then(fields["model"]),
+    return fingerprint_digest({"data": data, "model": fields["model"],
                                "pretrain": fields["pretrain"], "train": train, "seed": fields["seed"]})
 
 

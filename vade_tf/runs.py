@@ -95,7 +95,7 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
     # the chief); pretraining trains all replicas as one, and the mixture fitted on its latent is
     # the chief's everywhere.
     with strategy.scope():
-        model = build_model(config, data.input_dim, seed, data.image_shape)
+        model = build_model(config, data.input_dim, seed)
         init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
                           log_dir / "pretrain", stopwatch)
         init = {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}
@@ -104,7 +104,7 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
                 assign = cluster_assigner(model, config.train.jit_compile)
                 init["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
         if strategy.num_replicas_in_sync > 1:
-            broadcast_from_chief(strategy, model.mixture_variables)
+            broadcast_from_chief(strategy, model.prior.mixture_variables)
         summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed, flat(config.to_dict()),
                                  verbose, config.train.epochs, config.train.jit_compile)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))

@@ -44,7 +44,7 @@ class VaDEServing:
 
     def serve(self, inputs) -> dict:
         z_mean, _ = self.model.encode(self.features(inputs))
-        log_gamma = elbo.cluster_log_posterior(self.model.prior(), z_mean)            # [B, K]
+        log_gamma = elbo.cluster_log_posterior(self.model.prior.distribution(), z_mean)            # [B, K]
         return {"cluster": tf.argmax(log_gamma, axis=-1, output_type=tf.int64),
                 "cluster_probs": tf.exp(log_gamma), "z_mean": z_mean}
 

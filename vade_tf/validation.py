@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 import math
 import typing
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -21,6 +21,28 @@ from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS
 
 # A value the recipe derives from the data (``recipe.resolve_auto``), allowed where a setting says auto=True.
 AUTO = "auto"
+
+
+def setting(default: Any, **allowed: Any):
+    """A config field: its default and what ``check_config`` allows (``choices``; bounds ``minimum``,
+    ``above``, ``below``, ``at_most``; ``nonempty`` for a list), applied to each item of a list;
+    ``auto=True``: the string "auto" is allowed too, and ``recipe.resolve_auto`` replaces it with a
+    value derived from the data before the run (its config.json holds the resolved value)."""
+    return dataclasses.field(default=default, metadata=allowed)
+
+
+def require_positive_integers(**sizes: Any) -> None:
+    """Raise a ValueError naming the first of ``sizes`` that is not a positive integer: what a model's
+    part checks of the sizes it is built with."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, received {value!r}")
+
+
+def section(schema: Callable[[dict], type]):
+    """A config section whose dataclass depends on the keys before it: ``schema`` takes those keys'
+    values (stated or default) and returns it (``model.networks``: the architecture's options)."""
+    return dataclasses.field(default=None, metadata={"schema": schema})
 
 
 def _coerce(path: str, value: Any, annotation: Any) -> Any:
@@ -71,9 +93,18 @@ def build(cls: type, raw: Any, prefix: str) -> Any:
         raise ConfigError(f"unknown config key '{prefix}{key}'{hint}")
     values = {}
     for name in names:
+        path = prefix + name
+        schema = fields[name].metadata.get("schema")
+        if schema is not None:
+            before = {n: values.get(n, fields[n].default) for n in names[:names.index(name)]}
+            try:
+                section_class = schema(before)
+            except KeyError:  # a key it depends on names nothing known: check_config says which
+                continue
+            values[name] = build(section_class, raw.get(name, {}), path + ".")
+            continue
         if name not in raw:
             continue
-        path = prefix + name
         if dataclasses.is_dataclass(hints[name]):
             values[name] = build(hints[name], raw[name], path + ".")
         elif raw[name] == AUTO and fields[name].metadata.get("auto"):
@@ -121,10 +152,44 @@ def _settings(node, prefix: str = ""):
             yield prefix + item.name, value, item.metadata
 
 
+def _fields(node) -> dict:
+    return {item.name: getattr(node, item.name) for item in dataclasses.fields(node)}
+
+
+def fill_sections(node) -> None:
+    """Give each ``section`` field of ``node`` left None the defaults of its schema: a config made in
+    code, not read from JSON, states none."""
+    for item in dataclasses.fields(node):
+        schema = item.metadata.get("schema")
+        if schema is not None and getattr(node, item.name) is None:
+            try:
+                object.__setattr__(node, item.name, schema(_fields(node))())
+            except KeyError:  # a key it hangs on names nothing known: check_config says which
+                pass
+
+
+def _check_sections(node, prefix: str = "") -> None:
+    """Each ``section`` of the schema the keys before it name (a config changed in code may pair an
+    architecture with another's options)."""
+    for item in dataclasses.fields(node):
+        value, schema = getattr(node, item.name), item.metadata.get("schema")
+        if schema is not None:
+            try:
+                expected = schema(_fields(node))
+            except KeyError:  # an unknown name, which _allowed reports
+                continue
+            if not isinstance(value, expected):
+                raise ConfigError(f"{prefix}{item.name}: holds {type(value).__name__} settings, not the "
+                                  f"{expected.__name__} its section needs; state them anew")
+        elif dataclasses.is_dataclass(value):
+            _check_sections(value, f"{prefix}{item.name}.")
+
+
 def check_config(config) -> None:
     """Every value within its ``setting``, and the keys consistent with each other."""
     for path, value, allowed in _settings(config):
         _allowed(path, value, allowed)
+    _check_sections(config)
     model, train = config.model, config.train
     if model.n_clusters == AUTO:
         if model.min_clusters > model.max_clusters:
@@ -133,10 +198,6 @@ def check_config(config) -> None:
         if METHODS[config.method].fit is not None:
             raise ConfigError(f"model.n_clusters: auto is chosen from VaDE's pretrained latent; set a number "
                               f"for method={config.method}")
-    shape = model.image_shape
-    if shape and (len(shape) != 3 or min(shape) < 1):
-        raise ConfigError(f"model.image_shape: got {list(shape)!r}, "
-                          "must be [height, width, channels] or empty (the dataset's own)")
     layerwise = config.pretrain.method == "stacked_denoising"
     if layerwise and not ARCHITECTURES[model.architecture].dense_layer_pairs:
         raise ConfigError(f"pretrain.method: stacked_denoising trains dense layers one by one, which a "
@@ -173,10 +234,6 @@ def check_data(config, data) -> None:
         if METHODS[config.method].fit is not None:
             raise ConfigError(f"method={config.method}: the GaussianMixture needs in-memory features, which "
                               f"{data.name} streams from disk; use method=vade")
-    image_shape = image_shape_for(config, data.image_shape)
-    if image_shape is not None and int(np.prod(image_shape)) != data.input_dim:
-        raise ConfigError(f"model.image_shape: {image_shape} holds {int(np.prod(image_shape))} values but "
-                          f"the data has {data.input_dim} features per row; fix the shape")
     model = config.model
     # "auto" may choose up to max_clusters, and its neighbour graph needs two samples more than that.
     choosing = model.n_clusters == AUTO
@@ -220,16 +277,3 @@ def check_values(x, source: str, likelihood: Optional[str],
     if support is not None and len(x) and (x.min() < support[0] or x.max() > support[1]):
         raise DataError(f"{source}: features lie in [{x.min():g}, {x.max():g}] but the {likelihood} "
                         f"likelihood needs [{support[0]:g}, {support[1]:g}]; {fix}")
-
-
-def image_shape_for(config, data_image_shape) -> Optional[list[int]]:
-    """(height, width, channels) of each row for an architecture that reads images: model.image_shape,
-    else the dataset's grey images; None for one that does not."""
-    if not ARCHITECTURES[config.model.architecture].reads_images:
-        return None
-    if config.model.image_shape:
-        return list(config.model.image_shape)
-    if data_image_shape is None:
-        raise ConfigError(f"model.architecture={config.model.architecture}: this dataset's rows are not "
-                          "images; set model.image_shape=[height, width, channels] or use architecture mlp")
-    return [*data_image_shape, 1]

@@ -8,6 +8,7 @@ labels 1-10), runs ImageNet ResNet-50 without its head on the 96 x 96 images and
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -58,8 +59,8 @@ def _weights_tag(weights: Optional[str]) -> str:
         return "imagenet"
     path = Path(weights)
     if not path.exists():
-        raise DataError(f"data.feature_weights: {path} not found; give a ResNet-50 (no top) .h5 file or "
-                        "'imagenet'")
+        raise DataError(f"data.options.feature_weights: {path} not found; give a ResNet-50 (no top) .h5 "
+                        "file or 'imagenet'")
     return "file-" + hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
@@ -108,6 +109,13 @@ def cached_features(image_path: Path, cache_dir: Path, weights: Optional[str]) -
     return x
 
 
+@dataclass(frozen=True)
+class Options:
+    """The ``data.options`` section of ``data.name = "stl10"``."""
+    # ResNet-50 weights for the features: "imagenet" (Keras downloads them), a local .h5 file, or
+    # null (random, for tests only).
+    feature_weights: Optional[str] = "imagenet"
+
 def load(config) -> Dataset:
     directory = require_dir(config, "stl10", EXPECTED)
     root = directory / FOLDER if (directory / FOLDER).is_dir() else directory
@@ -115,7 +123,8 @@ def load(config) -> Dataset:
     xs, ys = [], []
     for split in (["train", "test"] if config.split == "all" else [config.split]):
         image_path = root / f"{split}_X.bin"
-        x = features(cached_features(image_path, cache_dir, config.feature_weights), str(image_path))
+        cached = cached_features(image_path, cache_dir, config.options.feature_weights)
+        x = features(cached, str(image_path))
         xs.append(x)
         ys.append(read_labels(root / f"{split}_y.bin", len(x)))
     return Dataset(x=np.concatenate(xs), y=np.concatenate(ys), name="stl10")

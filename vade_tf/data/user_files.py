@@ -4,7 +4,7 @@ vade-predict a batch at a time.
 - ``.npy``: the features alone, a numeric [samples, features] array (memory-mapped when batched);
 - ``.npz``: array ``X`` and optional labels ``y`` (read whole: NumPy stores it compressed);
 - ``.csv``: a header row, then one numeric row per sample (a batch of lines at a time); for training,
-  ``data.label_column`` names the column that holds labels.
+  ``data.options.label_column`` names the column that holds labels.
 
 Every refusal is one ``DataError`` line naming the file and the fix.
 """
@@ -101,14 +101,15 @@ def read_batches(path: Path, batch_size: int) -> Iterator[np.ndarray]:
 def read_matrix(path: Path, label_column: Optional[str] = None) -> tuple[np.ndarray, Optional[np.ndarray]]:
     """(features, labels or None) of a whole file, as stored: what training reads. ``label_column``
     names a CSV's label column."""
-    check_file(path, "data.path")
+    check_file(path, "data.options.path")
     if path.suffix != ".csv":
         if label_column is not None:
-            raise DataError(f"data.label_column applies to CSV files only; {path.name} keeps labels as 'y'")
+            raise DataError(f"data.options.label_column applies to CSV files only; {path.name} keeps labels "
+                            "as 'y'")
         return read_npz(path) if path.suffix == ".npz" else (_npy(path, mmap=False), None)
     header = csv_header(path)
     if label_column is not None and label_column not in header:
-        raise DataError(f"{path} has no column '{label_column}' (data.label_column); "
+        raise DataError(f"{path} has no column '{label_column}' (data.options.label_column); "
                         f"its columns: {', '.join(header[:10])}")
     batches = list(csv_batches(path, WHOLE, np.float64))
     table = np.concatenate(batches) if batches else np.empty((0, len(header)))
