@@ -113,9 +113,9 @@ def test_an_export_without_the_score_signature_is_refused_in_one_line(saved, tmp
     _, _, folder = saved
     old = tmp_path / "models" / "1"
     shutil.copytree(folder / "models" / "1" / "assets", old / "assets")
-    served = tf.saved_model.load(str(folder / "models" / "1"))
     module = tf.Module()
-    module.serve = served.signatures["serving_default"]
+    module.served = tf.saved_model.load(str(folder / "models" / "1"))  # tracked: its variables are saved
+    module.serve = module.served.signatures["serving_default"]
     tf.saved_model.save(module, str(old), signatures={"serving_default": module.serve})
     result = run_main(predict.main, "--export-dir", old, "--input", folder / "x.npy",
                       "--output", tmp_path / "out.csv")
