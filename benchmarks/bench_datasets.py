@@ -33,8 +33,8 @@ import numpy as np
 
 from benchmarks.fetched_sets import SOURCES
 from vade_tf import files, rundir
-from vade_tf.callbacks import ClusteringMetrics
 from vade_tf.metrics import clustering_scores
+from vade_tf.summaries import EpochScores
 
 # A full-covariance GaussianMixture holds K covariance matrices of D x D (and EM works on a few
 # copies): above this many values it is not fitted, and the record says so.
@@ -212,7 +212,7 @@ def summary(records: list[dict]) -> dict:
         row["gmm_full_acc"] = float(np.median(gmm)) if gmm else None
         row["holds_kmeans"] = row["vade_acc"] >= row["kmeans_acc"]
         row["holds_start"] = row["vade_acc"] >= row["start_acc"]
-        collapsed = max(ClusteringMetrics.COLLAPSED, row["largest_class"])  # unless a class is that large
+        collapsed = max(EpochScores.COLLAPSED, row["largest_class"])  # unless a class is that large
         row["no_collapse"] = row["largest_cluster_max"] <= collapsed
         table[name] = row
     return table

@@ -9,10 +9,10 @@ import argparse
 import json
 from pathlib import Path
 
-from vade_tf.callbacks import RunSummaries
 from vade_tf.config import config_from_dict
 from vade_tf.data import load_dataset
 from vade_tf.exporting import load_run
+from vade_tf.summaries import RunSummaries
 
 
 def main() -> None:
@@ -26,8 +26,8 @@ def main() -> None:
     config_dict.setdefault("logging", {})
     config = config_from_dict(config_dict)
     data = load_dataset(config.data)
-    summaries = RunSummaries(data, config.logging, Path(args.out) / "logs", Path(args.out), config.seed)
-    summaries.set_model(model)
+    out = Path(args.out)
+    summaries = RunSummaries(model, data, config.logging, out / "logs", out, config.seed)
     summaries.write_final_pictures(config.train.epochs)
     print(json.dumps(sorted(p.name for p in Path(args.out).glob("*.png"))))
 

@@ -41,7 +41,7 @@ def trajectory(strategy, x):
         model.compile(keras.optimizers.Adam(1e-2), mixture_optimizer=keras.optimizers.Adam(1e-2),
                       jit_compile=False)
     batches = tf.data.Dataset.from_tensor_slices(x).batch(16)  # the global batch
-    losses = model.fit(batches, epochs=5, verbose=0).history["loss"]
+    losses = model.fit(batches, epochs=5, verbose=0, shuffle=False).history["loss"]
     return losses, [w.tolist() for w in model.get_weights()]
 
 

@@ -15,10 +15,10 @@ from conftest import DIGITS_EPOCHS, FAST, PICTURES
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vade_tf import figures
-from vade_tf.callbacks import EMBEDDING_TENSOR, PNG_FILES
 from vade_tf.config import load_config
 from vade_tf.data import Dataset
 from vade_tf.runs import train_and_evaluate
+from vade_tf.summaries import EMBEDDING_TENSOR, PNG_FILES
 
 TINY = {**FAST, "model.networks.hidden_dims": [32, 16], "model.latent_dim": 3, "pretrain.method": "plain",
         "pretrain.epochs": 2, "pretrain.gmm_n_init": 1, "train.epochs": 2,

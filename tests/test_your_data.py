@@ -224,19 +224,17 @@ def test_constant_and_extreme_columns_train_to_finite_clusters():
 
 
 def test_a_collapse_is_said_once_when_it_starts_and_recorded():
-    from vade_tf.callbacks import ClusteringMetrics
     from vade_tf.runs import first_collapse
+    from vade_tf.summaries import EpochScores
 
-    callback = ClusteringMetrics(np.zeros((10, 2), np.float32), None, verbose=1)
-    callback.set_model(type("Model", (), {"n_clusters": 3})())
+    model = type("Model", (), {"n_clusters": 3})()
+    scores = EpochScores(model, np.zeros((10, 2), np.float32), None, verbose=1)
     shares = iter([np.array([0, 1, 2] * 3 + [0]), np.zeros(10, int), np.zeros(10, int), np.zeros(10, int)])
-    callback.assign = lambda x: next(shares)
+    scores.assign = lambda x: next(shares)
     printed, history = io.StringIO(), []
     with contextlib.redirect_stdout(printed):
         for epoch in range(4):
-            logs = {}
-            callback.on_epoch_end(epoch, logs)
-            history.append({"epoch": epoch + 1, **logs})
+            history.append({"epoch": epoch + 1, **scores(epoch)})
     assert printed.getvalue().count("collapsed") == 1 and "epoch 2:" in printed.getvalue()
     assert first_collapse(history, 3) == {"epoch": 2, "largest_cluster": 1.0}
     assert first_collapse(history[:1], 3) is None

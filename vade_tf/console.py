@@ -1,6 +1,6 @@
-"""What a run prints while it trains: Keras's live progress bar on a terminal, one line per epoch
-elsewhere (a log file, CI). Phases print their durations (``timing.Stopwatch.phase``); the commands
-keep TensorFlow's own log out (``commands.common``).
+"""What a run prints while it trains: a live progress bar of each epoch on a terminal, one line per
+epoch elsewhere (a log file, CI). Phases print their durations (``timing.Stopwatch.phase``); the
+commands keep TensorFlow's own log out (``commands.common``).
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from typing import Sequence
 
 import keras
+import numpy as np
 
 from vade_tf.timing import duration
 
@@ -16,32 +17,33 @@ from vade_tf.timing import duration
 LOSS_KEYS = ("loss", "elbo", "reconstruction", "kl_z", "kl_c")
 
 
-def keras_verbosity(verbose: int) -> int:
-    """``fit``'s own progress: Keras's live bar on a terminal; elsewhere none (``epoch_lines`` print)."""
-    return 1 if verbose and sys.stdout.isatty() else 0
+class EpochReport:
+    """``<label> <epoch>/<epochs> (<duration>): key value ...`` of the ``keys`` an epoch's logs hold,
+    printed when it ends; on a terminal, Keras's live bar of its steps instead. Silent unless
+    ``verbose``."""
 
+    def __init__(self, verbose: int, label: str, epochs: int, keys: Sequence[str]):
+        self.verbose, self.label, self.epochs, self.keys = verbose, label, epochs, keys
+        self.live = bool(verbose) and sys.stdout.isatty()
+        self.bar, self.start = None, time.perf_counter()
 
-def epoch_lines(verbose: int, label: str, epochs: int, keys: Sequence[str]) -> list[keras.callbacks.Callback]:
-    """The callbacks that print one line per epoch when ``verbose`` and not on a terminal."""
-    return [EpochLine(label, epochs, keys)] if verbose and not sys.stdout.isatty() else []
-
-
-class EpochLine(keras.callbacks.Callback):
-    """``<label> <epoch>/<epochs> (<duration>): key value ...``, the ``keys`` the epoch's logs hold."""
-
-    def __init__(self, label: str, epochs: int, keys: Sequence[str]):
-        super().__init__()
-        self.label, self.epochs, self.keys = label, epochs, keys
+    def begin(self, epoch: int, steps: int) -> None:
+        """Epoch ``epoch`` (0-based) starts, with ``steps`` steps to run."""
         self.start = time.perf_counter()
+        if self.live:
+            print(f"{self.label} {epoch + 1}/{self.epochs}")
+            self.bar = keras.utils.Progbar(steps)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+    def advance(self, done: int, logs: dict) -> None:
+        """``done`` of the epoch's steps have run, with the running means ``logs`` (scalar tensors)."""
+        if self.bar is not None:
+            self.bar.update(done, [(key, float(np.reshape(logs[key], ()))) for key in self.keys
+                                   if key in logs])
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # a partial epoch: the reason is printed instead
-            return
-        logs = logs or {}
-        shown = " ".join(f"{key} {logs[key]:.{3 if key in LOSS_KEYS else 4}f}" for key in self.keys
-                         if key in logs)
-        print(f"{self.label} {epoch + 1}/{self.epochs} ({duration(time.perf_counter() - self.start)}): "
-              f"{shown}", flush=True)
+    def end(self, epoch: int, logs: dict) -> None:
+        """Epoch ``epoch`` ended whole, with ``logs``."""
+        if self.verbose and not self.live:
+            shown = " ".join(f"{key} {logs[key]:.{3 if key in LOSS_KEYS else 4}f}" for key in self.keys
+                             if key in logs)
+            print(f"{self.label} {epoch + 1}/{self.epochs} ({duration(time.perf_counter() - self.start)}): "
+                  f"{shown}", flush=True)

@@ -26,9 +26,9 @@ from vade_tf.config import (
     load_config,
 )
 from vade_tf.errors import ConfigError
-from vade_tf.recipe import resolve_auto
+from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS
-from vade_tf.validation import AUTO, check_data
+from vade_tf.validation import AUTO
 
 # Table 2 of Jiang et al. (2017), clustering accuracy in %.
 PAPER_ACC = {
@@ -179,7 +179,7 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
     ``on_progress`` gets the result over the runs finished so far after each run, so a long
     experiment that is stopped has recorded what it measured."""
     from vade_tf.data import load_dataset
-    from vade_tf.runs import train_and_evaluate
+    from vade_tf.runs import train_checked
 
     check_experiment(experiment)
     start = time.perf_counter()
@@ -188,7 +188,7 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
     records: dict[str, list[dict]] = {m: [] for m in experiment.methods}
     for seed in experiment.seeds:
         for method in experiment.methods:
-            config = resolve_auto(experiment.config(method, seed), data)
+            config, _ = prepare(experiment.config(method, seed), data)
             run_dir = experiment.run_dir(method, seed)
             # Restarts pretrain one autoencoder each (seeds seed..seed+N-1): nothing to share.
             shares = METHODS[method].uses_autoencoder and config.train.restarts == 1
@@ -201,8 +201,7 @@ def run_experiment(experiment: Experiment, verbose: int = 1, command: Optional[s
             if metrics is None:
                 if verbose:
                     print(f"== {experiment.name}: {method}, seed {seed} -> {run_dir}", flush=True)
-                check_data(config, data)
-                metrics = train_and_evaluate(config, run_dir, verbose=verbose, command=command, data=data)
+                metrics = train_checked(config, data, run_dir, verbose=verbose, command=command)
             elif verbose:
                 print(f"== {experiment.name}: {method}, seed {seed}: finished in {run_dir}, read back")
             records[method].append(_record(seed, run_dir, metrics))

@@ -1,28 +1,30 @@
 """The resumable ELBO loop: the paper's Adam and step schedule, the partition warm-up, checkpoints.
 
 ``fit_vade`` trains a built, initialised VaDE for ``train.epochs``, resuming from the newest usable
-checkpoint, so re-running after a crash continues the same trajectory batch for batch.
+checkpoint, so re-running after a crash continues the same trajectory batch for batch. Its epoch
+loop is written out in it, top to bottom; ``train_steps`` runs Keras's compiled train function, which
+pretraining runs too.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vade_tf.callbacks import ClusteringMetrics
 from vade_tf.config import Config
-from vade_tf.console import epoch_lines, keras_verbosity
+from vade_tf.console import EpochReport
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
 from vade_tf.distribute import replicated, worker_count
 from vade_tf.inference import BATCH_SIZE
 from vade_tf.model import VaDE
-from vade_tf.resume import Checkpointer, TrainingState, checkpoint_identity
-from vade_tf.timing import Stopwatch, TimedCallback
+from vade_tf.resume import Checkpoints, TrainingState, checkpoint_identity
+from vade_tf.summaries import EpochScalars, EpochScores, RunSummaries
+from vade_tf.timing import Stopwatch
 
 # What each epoch's line shows (those its logs hold): the ELBO and its terms, then the scores.
 EPOCH_LINE_KEYS = ("elbo", "reconstruction", "kl_z", "kl_c", "acc", "nmi", "ari", "partition_agreement",
@@ -89,22 +91,6 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warm
     model.optimizer.build(model.network_variables if mixture_optimizer else model.trainable_variables)
 
 
-class EpochHistory(keras.callbacks.Callback):
-    """Keeps every epoch's logs (losses and metrics) as plain floats for metrics.json."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs: list[dict] = []
-        self.learning_rate = float("nan")
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.learning_rate = float(np.asarray(self.model.optimizer.learning_rate))  # this epoch's
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs.append({"epoch": epoch + 1, "learning_rate": self.learning_rate,
-                            **{k: float(v) for k, v in (logs or {}).items()}})
-
-
 def partition_log_gamma(partition: np.ndarray, n_clusters: int) -> np.ndarray:
     """log q(c|x) [N, K] of a hard partition, mixed with a 1e-6 share of the uniform so every log is
     finite. The share must be tiny: q(c|x) weighs each cluster's KL(q(z|x) || p(z|c)), and on tight
@@ -113,21 +99,65 @@ def partition_log_gamma(partition: np.ndarray, n_clusters: int) -> np.ndarray:
     return np.log((1 - floor) * np.eye(n_clusters)[partition] + floor / n_clusters).astype(np.float32)
 
 
+def log_value(value) -> float:
+    """A train function's log as a float (several workers hand each as a one-element vector)."""
+    return float(np.reshape(value, ()))
+
+
+def batch_iterator(model: keras.Model, batches: tf.data.Dataset):
+    """An iterator over ``batches`` for ``train_steps``: as Keras's ``fit`` makes it, each replica
+    of the distribution strategy reading its share of every batch. One iterator serves many epochs:
+    one per epoch would stall at each epoch's end while its threads shut down."""
+    if not isinstance(batches, tf.distribute.DistributedDataset):
+        batches = model.distribute_strategy.experimental_distribute_dataset(batches)
+    return iter(batches)
+
+
+def train_steps(model: keras.Model, iterator, steps: int, after: Callable[[int, dict], None]) -> dict:
+    """Run ``steps`` optimizer steps of ``model``'s compiled train function on ``iterator``'s batches,
+    as Keras's ``fit`` runs them (``steps_per_execution`` at a time, XLA and the distribution
+    strategy included), calling ``after(steps_done, logs)`` after each execution; returns the logs:
+    the mean of each tracked term since ``model.reset_metrics()``, as scalar tensors."""
+    model.make_train_function()
+    done, logs = 0, {}
+    while done < steps:
+        logs = model.train_function(iterator)
+        done = min(done + model.steps_per_execution, steps)
+        after(done, logs)
+    return logs
+
+
+def epoch_blocks(first_epoch: int, skip: int, epochs: int, warmup_epochs: int) -> list[tuple[int, int, int]]:
+    """(first, last, skip) of each run of epochs that reads one stream of batches: the rest of the
+    epoch a checkpoint was taken in, the warm-up's epochs (their batches carry q(c|x)), the others."""
+    blocks, epoch = [], first_epoch
+    while epoch < epochs:
+        last = epoch + 1 if skip else (min(warmup_epochs, epochs) if epoch < warmup_epochs else epochs)
+        blocks.append((epoch, last, skip))
+        epoch, skip = last, 0
+    return blocks
+
+
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
-             checkpoint_dir: Path, verbose: int,
-             callbacks: Sequence[keras.callbacks.Callback] = (),
+             checkpoint_dir: Path, verbose: int, summaries: Optional[RunSummaries] = None,
              partition: Optional[np.ndarray] = None, stopwatch: Optional[Stopwatch] = None,
-             evaluation: Optional[Dataset] = None) -> list[dict]:
+             evaluation: Optional[Dataset] = None,
+             callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
-    Resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
+    The whole loop is here, top to bottom. Each epoch runs its steps; during the first
+    ``train.partition_warmup_epochs`` each batch carries the starting ``partition``'s q(c|x) in place
+    of Eq. 16's (``VaDE.train_step``). After each execution of steps: stop at a non-finite loss or a
+    signal, or save a checkpoint when one is due (``resume.Checkpoints``). After each epoch, in this
+    order: its scores (``summaries.EpochScores``: ACC/NMI/ARI with labels, ``partition_agreement``,
+    ``evaluation``'s split), its record in the history, its printed line, its TensorBoard scalars,
+    ``summaries`` (``RunSummaries``), then the checkpoint, which saves the history with it.
+
+    It resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
-    ``partition`` (the starting cluster of each sample) feeds ``train.partition_warmup_epochs`` and
-    each epoch's ``partition_agreement``; ``evaluation`` (another split, with labels) is scored each
-    epoch beside the trained-on samples.
+    ``callbacks`` (Keras callbacks, for tests and extensions) are told of each epoch's begin and end
+    and each execution's end, after the loop's own work at that point.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
-    The console shows Keras's progress bar when it is a terminal (one line an epoch otherwise), then
-    one summary line with ACC when labels exist.
     """
     t = config.train
     held_out = held_out_rows(data, t.validation_fraction, seed)
@@ -146,57 +176,75 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
 
     state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
     record = state.restore_latest()
-    first_epoch, batches_done, history = 0, 0, EpochHistory()
+    first_epoch, skip, history = 0, 0, []
     if record is not None:
-        first_epoch, batches_done = record["epoch"], record["batches_done"]
-        history.epochs = record["history"]
+        first_epoch, skip, history = record["epoch"], record["batches_done"], record["history"]
         if verbose:
-            print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {batches_done}")
+            print(f"resuming from {checkpoint_dir}: epoch {first_epoch + 1}, batch {skip}")
     # Several workers save in step with each other, so at epoch ends: their clocks would drift apart.
-    every_minutes = t.checkpoint_every_minutes if workers == 1 else 0.0
-    checkpointer = Checkpointer(state, history.epochs, t.epochs, steps_per_epoch, every_minutes,
-                                t.checkpoint_every_steps, batches_done)
+    checkpoints = Checkpoints(state, history, t.checkpoint_every_minutes if workers == 1 else 0.0,
+                              t.checkpoint_every_steps)
     stopwatch = stopwatch or Stopwatch()
-
-    def timed(callback: keras.callbacks.Callback, phase: str) -> TimedCallback:
-        return TimedCallback(callback, stopwatch, phase)
-
-    all_callbacks = []
-    if t.eval_every_epoch:
-        scores = ClusteringMetrics(data.x, data.y, verbose, partition, evaluation, t.jit_compile)
-        all_callbacks.append(timed(scores, "evaluation"))
-    all_callbacks += [history, *epoch_lines(verbose, "epoch", t.epochs, EPOCH_LINE_KEYS),
-                      timed(keras.callbacks.TensorBoard(log_dir=str(log_dir)), "summaries"),
-                      *(timed(callback, "summaries") for callback in callbacks),
-                      timed(checkpointer, "checkpoints")]
-    progress = keras_verbosity(verbose)
+    scores = EpochScores(model, data.x, data.y, verbose, partition, evaluation, t.jit_compile) \
+        if t.eval_every_epoch else None
+    report = EpochReport(verbose, "epoch", t.epochs, EPOCH_LINE_KEYS)
+    scalars = EpochScalars(log_dir)
     validation = None if validation_x is None else inference_dataset(validation_x, BATCH_SIZE)
+    for callback in callbacks:
+        callback.set_model(model)
 
-    def batches(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]):
+    def batches(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]) -> tf.data.Dataset:
         if workers == 1:
             return epoch_batches(train_x, batch_size, seed, first, last, skip, log_gamma=log_gamma)
         return strategy.distribute_datasets_from_function(lambda context: epoch_batches(
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 
-    def callback_seconds() -> float:
-        return sum(stopwatch.seconds.get(phase, 0.0) for phase in ("evaluation", "checkpoints", "summaries"))
+    warmup_epochs = t.partition_warmup_epochs if warmup_gamma is not None else 0
+    with checkpoints.catching_signals():
+        for first, last, skip in epoch_blocks(first_epoch, skip, t.epochs, warmup_epochs):
+            iterator = batch_iterator(model, batches(first, last, skip,
+                                                     warmup_gamma if first < warmup_epochs else None))
+            for epoch in range(first, last):
+                steps = steps_per_epoch - (skip if epoch == first else 0)
+                learning_rate = float(model.optimizer.learning_rate)  # this epoch's
+                model.reset_metrics()
+                report.begin(epoch, steps)
+                if summaries is not None:
+                    summaries.epoch_begin()
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch)
 
-    def fit(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]) -> None:
-        start, before = time.perf_counter(), callback_seconds()
-        model.fit(batches(first, last, skip, log_gamma), validation_data=validation,
-                  initial_epoch=first, epochs=last, steps_per_epoch=steps_per_epoch - skip,
-                  callbacks=all_callbacks, shuffle=False, verbose=progress)
-        # The steps themselves (and Keras's loop): what fit took, less what the callbacks took.
-        stopwatch.add("training", time.perf_counter() - start - (callback_seconds() - before))
+                def after(done: int, logs: dict, epoch=epoch, before=steps_per_epoch - steps) -> None:
+                    loss = log_value(logs["loss"])
+                    with stopwatch.phase("checkpoints"):
+                        checkpoints.after_steps(epoch, before + done, steps_per_epoch, loss)
+                    report.advance(done, logs)
+                    for callback in callbacks:
+                        callback.on_train_batch_end(before + done - 1, logs)
 
-    # The warm-up's epochs read (x, the partition's q(c|x)) in one fit, the rest x alone (Eq. 16's
-    # gamma in the step); a resumed run first finishes the epoch its checkpoint was taken in.
-    epoch, skip = first_epoch, batches_done
-    while checkpointer.stopped is None and epoch < t.epochs:
-        warming_up = warmup_gamma is not None and epoch < t.partition_warmup_epochs
-        last = epoch + 1 if skip else (min(t.partition_warmup_epochs, t.epochs) if warming_up else t.epochs)
-        fit(epoch, last, skip, warmup_gamma if warming_up else None)
-        epoch, skip = last, 0
-    if checkpointer.stopped is not None:
-        raise checkpointer.stopped
-    return history.epochs
+                start, saving = time.perf_counter(), stopwatch.seconds.get("checkpoints", 0.0)
+                logs = {name: log_value(value) for name, value in
+                        train_steps(model, iterator, steps, after).items()}
+                # The steps themselves: what they took, less the checkpoints saved between them.
+                stopwatch.add("training", time.perf_counter() - start
+                              - (stopwatch.seconds.get("checkpoints", 0.0) - saving))
+                if validation is not None:
+                    held_out_logs = model.evaluate(validation, verbose=0, return_dict=True)
+                    logs.update({f"val_{name}": float(value) for name, value in held_out_logs.items()})
+                if scores is not None:
+                    with stopwatch.phase("evaluation"):
+                        logs.update(scores(epoch))
+                history.append({"epoch": epoch + 1, "learning_rate": learning_rate, **logs})
+                report.end(epoch, logs)
+                with stopwatch.phase("summaries"):
+                    scalars.write(epoch, {**logs, "learning_rate": learning_rate})
+                    if summaries is not None:
+                        summaries.epoch_end(epoch)
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                with stopwatch.phase("checkpoints"):
+                    checkpoints.after_epoch(epoch, last=epoch + 1 == t.epochs)
+    if summaries is not None and first_epoch < t.epochs:  # this call trained: the end's pictures
+        with stopwatch.phase("summaries"):
+            summaries.run_end()
+    return history

@@ -16,11 +16,13 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf import likelihoods
-from vade_tf.console import epoch_lines, keras_verbosity
+from vade_tf.console import EpochReport
 from vade_tf.data.pipeline import epoch_steps, execution_steps, training_dataset
 from vade_tf.distribute import replicated
+from vade_tf.fit import batch_iterator, log_value, train_steps
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
+from vade_tf.summaries import EpochScalars
 
 
 def _squared_error(x, x_hat):
@@ -50,15 +52,30 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
     many, steps = replicated(), epoch_steps(x, batch_size)
     autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile and not many,
                         steps_per_execution=execution_steps(steps, 1 if many else 50))
-    data = training_dataset(x, batch_size, seed, epochs, targets=True, noise_rate=noise_rate)
+    # Its moments made here, not in the first step's graph: a distribution strategy mirrors them only so.
+    optimizer.build(autoencoder.trainable_variables)
+    iterator = batch_iterator(autoencoder, training_dataset(x, batch_size, seed, epochs, targets=True,
+                                                            noise_rate=noise_rate))
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    callbacks = [*callbacks, *epoch_lines(verbose, f"pretraining {tag}", epochs, ("loss",))]
-    if log_dir is not None:
-        callbacks.append(keras.callbacks.TensorBoard(str(log_dir / tag.replace(" ", "_"))))
-    history = autoencoder.fit(data, epochs=epochs, steps_per_epoch=steps, shuffle=False,
-                              verbose=keras_verbosity(verbose), callbacks=callbacks)
-    return [float(v) for v in history.history.get("loss", [])]
+    report = EpochReport(verbose, f"pretraining {tag}", epochs, ("loss",))
+    scalars = None if log_dir is None else EpochScalars(log_dir / tag.replace(" ", "_"))
+    for callback in callbacks:
+        callback.set_model(autoencoder)
+    losses = []
+    for epoch in range(epochs):
+        autoencoder.reset_metrics()
+        report.begin(epoch, steps)
+        for callback in callbacks:
+            callback.on_epoch_begin(epoch)
+        logs = {"loss": log_value(train_steps(autoencoder, iterator, steps, report.advance)["loss"])}
+        losses.append(logs["loss"])
+        report.end(epoch, logs)
+        if scalars is not None:
+            scalars.write(epoch, logs)
+        for callback in callbacks:
+            callback.on_epoch_end(epoch, logs)
+    return losses
 
 
 def _layer_pairs(model: VaDE) -> list[tuple[keras.layers.Layer, keras.layers.Layer]]:
@@ -90,8 +107,8 @@ def pretrain_stacked(model: VaDE, x: np.ndarray, config, seed: int, verbose: int
 def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rate: float,
                         verbose: int = 0, log_dir: Optional[Path] = None, jit_compile: bool = True,
                         callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[float]:
-    """Train encoder mean -> decoder as one autoencoder on the reconstruction loss (``callbacks``: more
-    Keras callbacks for its fit)."""
+    """Train encoder mean -> decoder as one autoencoder on the reconstruction loss (``callbacks``: Keras
+    callbacks told of each epoch's begin and end)."""
     inputs = keras.Input((model.input_dim,))
     # The mean path only: the log-variance head has no autoencoder role.
     hidden = model.encoder.features(_standardized(model, inputs))

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Optional
 
 import numpy as np
 
 from vade_tf.config import Config
+from vade_tf.data import Dataset, load_dataset
 from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError
 from vade_tf.registry import LIKELIHOODS
 from vade_tf.scaling import scaling_for
-from vade_tf.validation import AUTO
+from vade_tf.validation import AUTO, check_data
 
 TARGET_STEPS = 1000  # optimizer steps of pretraining, and of VaDE training, that "auto" epochs aim at
 XLA_MIN_SAMPLES = 5000  # from here up "auto" compiles the steps with XLA
@@ -76,6 +78,23 @@ def likelihood_for(x, source: str) -> str:
     intensities = positive.size and positive.mean() >= INTENSITY_MEAN
     at_ends = np.median(ends) >= BOUNDARY_SHARE * x.shape[0]
     return "bernoulli" if at_ends and intensities else "gaussian"
+
+
+def prepare(config: Config, data: Optional[Dataset] = None) -> tuple[Config, Dataset]:
+    """What a run does before it trains, and all of it that can fail on the user's input: load the
+    data (unless given), resolve each "auto" for it (``resolve_auto``), check the two against each
+    other (``validation.check_data``). Imports no TensorFlow, so the commands call it first.
+
+    Returns
+    -------
+    (Config, Dataset)
+        The config a run trains with, and its data: what ``runs.train_checked`` takes.
+    """
+    if data is None:
+        data = load_dataset(config.data)
+    config = resolve_auto(config, data)
+    check_data(config, data)
+    return config, data
 
 
 def resolve_auto(config: Config, data) -> Config:

@@ -9,6 +9,7 @@ partial one is reported and skipped.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -16,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import keras
 import tensorflow as tf
 
 from vade_tf import files, rundir
@@ -87,24 +87,55 @@ def check_resumable(directory: Path, identity: dict) -> None:
                               "the same config, or pass a new --run-dir")
 
 
-class Checkpointer(keras.callbacks.Callback):
-    """Saves a checkpoint when ``every_minutes`` have passed since the last (0: at every epoch's end),
-    every ``every_steps`` optimizer steps when > 0, and at the end of the last of ``epochs``; on
-    SIGTERM or SIGINT saves one where it is and stops (at an epoch's last batch: at its end, with its
-    history); at the first non-finite loss stops without saving, so the last good checkpoint stays
-    the newest. Comes last: after the callback that fills ``history``, and after the summaries of an
-    epoch that a signal ends."""
+class Checkpoints:
+    """When a training loop saves its ``TrainingState`` and when it stops. It saves when
+    ``every_minutes`` have passed since the last save (0: at every epoch's end), every ``every_steps``
+    optimizer steps when > 0, and at the end of the last epoch; on SIGTERM or SIGINT it saves where
+    the loop is and stops it (at an epoch's last step: at that epoch's end, with its history); at the
+    first non-finite loss it stops without saving, so the last good checkpoint stays the newest.
+    ``history`` is the loop's list of epoch records, saved with each checkpoint."""
 
-    def __init__(self, state: TrainingState, history: list, epochs: int, steps_per_epoch: int,
-                 every_minutes: float, every_steps: int, batches_done: int = 0):
-        super().__init__()
-        self.state, self.history, self.epochs = state, history, epochs
+    def __init__(self, state: TrainingState, history: list, every_minutes: float, every_steps: int):
+        self.state, self.history = state, history
         self.every_seconds, self.every_steps = 60 * every_minutes, every_steps
-        self.steps_per_epoch, self.first_batches_done = steps_per_epoch, batches_done
-        self.stopped: Optional[TrainingStopped] = None
         self.signal: Optional[int] = None
-        self.last_save, self.last_save_time = None, time.monotonic()
-        self.previous_handlers: dict = {}
+        self.last_save, self.last_save_time = self._iterations(), time.monotonic()
+
+    @contextlib.contextmanager
+    def catching_signals(self):
+        """While the loop runs, SIGTERM and SIGINT only ask it to stop at its next check."""
+        def request_stop(signum, frame):
+            self.signal = signum
+        previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def after_steps(self, epoch: int, done: int, steps_per_epoch: int, loss: float) -> None:
+        """After steps that left epoch ``epoch`` (0-based) ``done`` steps in, with the epoch's mean
+        ``loss`` so far: stop at a non-finite loss or a signal, else save when one is due. At the
+        epoch's last step the epoch's end decides (``after_epoch``)."""
+        if not math.isfinite(loss):
+            raise TrainingStopped(
+                f"non-finite loss ({loss}) in epoch {epoch + 1} by batch {done}; the last good checkpoint "
+                "is kept; lower train.learning_rate, or check the data for extreme values", 3)
+        if done == steps_per_epoch:
+            return
+        if self.signal is not None:
+            self._stop_for_signal(epoch, done, f"in epoch {epoch + 1} after batch {done}")
+        steps_due = self.every_steps and self._iterations() - self.last_save >= self.every_steps
+        if self._clock_due() or steps_due:
+            self._save(epoch, done)
+
+    def after_epoch(self, epoch: int, last: bool) -> None:
+        """After epoch ``epoch`` (0-based) ended and was recorded: stop at a signal, saving its end;
+        else save when it is the ``last`` epoch, at every epoch (``every_minutes`` 0) or when due."""
+        if self.signal is not None:
+            self._stop_for_signal(epoch + 1, 0, f"at the end of epoch {epoch + 1}")
+        if last or not self.every_seconds or self._clock_due():
+            self._save(epoch + 1, 0)
 
     def _save(self, epoch: int, batches_done: int) -> None:
         self.state.save(epoch, batches_done, self.history)
@@ -114,51 +145,9 @@ class Checkpointer(keras.callbacks.Callback):
         return self.every_seconds > 0 and time.monotonic() - self.last_save_time >= self.every_seconds
 
     def _iterations(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
-
-    def on_train_begin(self, logs=None):
-        def request_stop(signum, frame):
-            self.signal = signum
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self.previous_handlers[signum] = signal.signal(signum, request_stop)
-
-    def on_train_end(self, logs=None):
-        for signum, handler in self.previous_handlers.items():
-            signal.signal(signum, handler)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.last_save is None:
-            self.last_save = self._iterations()
-        self.epoch, self.epoch_start = epoch, self._iterations() - self.first_batches_done
-        self.first_batches_done = 0  # only the first epoch of a resumed run starts part-way
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        done = self._iterations() - self.epoch_start
-        if loss is not None and not math.isfinite(float(loss)):
-            self.stopped = TrainingStopped(
-                f"non-finite loss ({float(loss)}) in epoch {self.epoch + 1} by batch {done}; the last good "
-                "checkpoint is kept; lower train.learning_rate, or check the data for extreme values", 3)
-        elif done == self.steps_per_epoch:
-            pass  # an epoch's last batch: its end, with the epoch's history, is on_epoch_end's
-        elif self.signal is not None:
-            self._stop_for_signal(self.epoch, done, f"in epoch {self.epoch + 1} after batch {done}")
-        elif self._clock_due() or (self.every_steps and
-                                   self._iterations() - self.last_save >= self.every_steps):
-            self._save(self.epoch, done)
-        if self.stopped is not None:
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.stopped is not None:
-            return
-        if self.signal is not None:
-            self._stop_for_signal(epoch + 1, 0, f"at the end of epoch {epoch + 1}")
-            self.model.stop_training = True
-        elif epoch + 1 == self.epochs or not self.every_seconds or self._clock_due():
-            self._save(epoch + 1, 0)
+        return int(self.state.model.optimizer.iterations.numpy())
 
     def _stop_for_signal(self, epoch: int, batches_done: int, where: str) -> None:
         self._save(epoch, batches_done)
-        self.stopped = TrainingStopped(f"stopped by {signal.Signals(self.signal).name} {where}; checkpoint "
-                                       "saved: re-run the same command to resume", 128 + self.signal)
+        raise TrainingStopped(f"stopped by {signal.Signals(self.signal).name} {where}; checkpoint saved: "
+                              "re-run the same command to resume", 128 + self.signal)

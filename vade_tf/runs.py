@@ -1,7 +1,7 @@
 """A run top to bottom: check the config against the data, train the method it names (VaDE, with its
 restarts, or a Table 2 baseline), and write every artefact into the run directory.
 
-    config -> data -> model (initialise) -> fit loop and callbacks (fit) -> run directory -> export
+    config -> data -> model (initialise) -> the epoch loop (fit) -> run directory -> export
 """
 from __future__ import annotations
 
@@ -14,40 +14,43 @@ import keras
 import tensorflow as tf
 
 from vade_tf import files, rundir
-from vade_tf.callbacks import ClusteringMetrics, RunSummaries
 from vade_tf.cluster_count import choose_n_clusters
 from vade_tf.config import Config, flat
-from vade_tf.data import Dataset, load_dataset
+from vade_tf.data import Dataset
 from vade_tf.distribute import broadcast_from_chief, check_strategy, make_strategy
 from vade_tf.evaluation import evaluate, evaluation_scores, load_evaluation_data
 from vade_tf.fit import fit_vade
 from vade_tf.inference import cluster_assigner
 from vade_tf.initialise import build_model, initialise, load_partition
 from vade_tf.metrics import clustering_scores
-from vade_tf.recipe import resolve_auto
+from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS, resolve
 from vade_tf.resume import check_resumable, checkpoint_identity
+from vade_tf.summaries import EpochScores, RunSummaries
 from vade_tf.timing import Stopwatch, duration
-from vade_tf.validation import AUTO, check_data
+from vade_tf.validation import AUTO
 
 
 def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
                        command: Optional[str] = None, data: Optional[Dataset] = None) -> dict:
     """Train ``config.method`` as ``config`` says, write every artefact into ``run_dir``, return the
-    final metrics.
+    final metrics: ``recipe.prepare``, then ``train_checked``.
 
-    ``data`` skips loading when the caller already holds the dataset (the CLI checks it before
-    importing TensorFlow, so input errors come back fast and clean). The run directory is locked
+    ``data`` skips loading when the caller already holds the dataset. The run directory is locked
     while this runs; re-running on it resumes from its checkpoints.
     """
-    if data is None:
-        data = load_dataset(config.data)
-    config = resolve_auto(config, data)
-    check_data(config, data)
+    return train_checked(*prepare(config, data), run_dir, verbose, command)
+
+
+def train_checked(config: Config, data: Dataset, run_dir: str | Path, verbose: int = 1,
+                  command: Optional[str] = None) -> dict:
+    """``train_and_evaluate`` for a config and data that ``recipe.prepare`` returned: the commands
+    prepare them before TensorFlow loads, so input errors come back fast and clean."""
     evaluation_data = load_evaluation_data(config)
     with rundir.RunLock(run_dir):  # one training process per run directory
-        train = train_baseline if METHODS[config.method].fit is not None else train_vade
-        return train(config, Path(run_dir), verbose, command, data, evaluation_data)
+        if METHODS[config.method].fit is not None:
+            return train_baseline(config, Path(run_dir), verbose, command, data, evaluation_data)
+        return train_vade(config, Path(run_dir), verbose, command, data, evaluation_data)
 
 
 def _restart_dir(run_dir: Path, restart: int, config: Config) -> Path:
@@ -105,13 +108,14 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
                 init["evaluation"] = evaluation_scores(assign, evaluation_data, config.data.evaluate_split)
         if strategy.num_replicas_in_sync > 1:
             broadcast_from_chief(strategy, model.prior.mixture_variables)
-        summaries = RunSummaries(data, config.logging, log_dir, restart_dir, seed, flat(config.to_dict()),
-                                 verbose, config.train.epochs, config.train.jit_compile)
+        hparams = flat(config.to_dict())
+        summaries = RunSummaries(model, data, config.logging, log_dir, restart_dir, seed, hparams, verbose,
+                                 config.train.epochs, config.train.jit_compile)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
         partition = load_partition(config, restart_dir)
         start = time.perf_counter()
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                           callbacks=[summaries], partition=partition, stopwatch=stopwatch,
+                           summaries=summaries, partition=partition, stopwatch=stopwatch,
                            evaluation=evaluation_data)
         if verbose:
             print(f"VaDE training, {epochs} epochs ... {duration(time.perf_counter() - start)}", flush=True)
@@ -128,10 +132,10 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
 
 
 def first_collapse(history: list[dict], n_clusters: int) -> Optional[dict]:
-    """The first epoch whose assignment put ``ClusteringMetrics.COLLAPSED`` or more of the samples in
+    """The first epoch whose assignment put ``EpochScores.COLLAPSED`` or more of the samples in
     one cluster, with that share, or None when none did (or the epochs were not scored)."""
     for epoch in history:
-        if n_clusters > 1 and epoch.get("largest_cluster", 0.0) >= ClusteringMetrics.COLLAPSED:
+        if n_clusters > 1 and epoch.get("largest_cluster", 0.0) >= EpochScores.COLLAPSED:
             return {"epoch": epoch["epoch"], "largest_cluster": epoch["largest_cluster"]}
     return None
 

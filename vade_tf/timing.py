@@ -1,11 +1,9 @@
-"""Where a run's time goes: seconds per named phase, and Keras callbacks timed inside ``fit``."""
+"""Where a run's time goes: seconds per named phase."""
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
 from typing import Optional
-
-import keras
 
 
 class Stopwatch:
@@ -40,35 +38,3 @@ def duration(seconds: float) -> str:
     if minutes < 60:
         return f"{minutes}m{seconds:02d}s"
     return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-class TimedCallback(keras.callbacks.Callback):
-    """``callback`` itself, with the seconds its hooks take added to ``stopwatch`` under ``name``: so
-    the time ``fit`` spends on evaluation, checkpoints and summaries is told apart from the steps'."""
-
-    HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_begin",
-             "on_train_batch_end", "on_test_begin", "on_test_end")
-
-    def __init__(self, callback: keras.callbacks.Callback, stopwatch: Stopwatch, name: str):
-        super().__init__()
-        self.callback, self.stopwatch, self.name = callback, stopwatch, name
-
-    def set_model(self, model):
-        super().set_model(model)
-        self.callback.set_model(model)
-
-    def set_params(self, params):
-        super().set_params(params)
-        self.callback.set_params(params)
-
-
-def _timed_hook(hook: str):
-    def forward(self, *args, **kwargs):
-        with self.stopwatch.phase(self.name):
-            getattr(self.callback, hook)(*args, **kwargs)
-    forward.__name__ = hook
-    return forward
-
-
-for _hook in TimedCallback.HOOKS:
-    setattr(TimedCallback, _hook, _timed_hook(_hook))

@@ -33,24 +33,19 @@ def main(argv=None) -> int:
 
 def train(args: argparse.Namespace) -> int:
     from vade_tf.config import load_config, parse_override
-    from vade_tf.data import load_dataset
-    from vade_tf.recipe import resolve_auto
+    from vade_tf.recipe import prepare
     from vade_tf.rundir import check_unlocked
-    from vade_tf.validation import check_data
 
     overrides = dict(parse_override(item) for item in args.set)
     overrides.update(flag_overrides({"data.dir": args.data_dir, "train.epochs": args.epochs,
                                      "pretrain.epochs": args.pretrain_epochs, "seed": args.seed}))
-    config = load_config(args.config, overrides)
-    data = load_dataset(config.data)
-    config = resolve_auto(config, data)
-    check_data(config, data)
+    config, data = prepare(load_config(args.config, overrides))
     check_unlocked(args.run_dir)
     load_tensorflow()  # after the cheap checks
-    from vade_tf.runs import train_and_evaluate
+    from vade_tf.runs import train_checked
 
-    metrics = train_and_evaluate(config, args.run_dir, verbose=0 if args.quiet else 1,
-                                 command=command_line(), data=data)
+    metrics = train_checked(config, data, args.run_dir, verbose=0 if args.quiet else 1,
+                            command=command_line())
     if not args.quiet:
         print(run_summary(Path(args.run_dir)))
     if "acc" in metrics:

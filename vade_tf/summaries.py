@@ -1,5 +1,7 @@
-"""The callbacks of a VaDE run: each epoch's clustering scores (``ClusteringMetrics``), and TensorBoard
-beyond Keras's scalars (``RunSummaries``): what the paper's figures show, and what tells a run is healthy.
+"""What a VaDE run reports of each epoch: its clustering scores (``EpochScores``), the epoch's logs as
+TensorBoard scalars (``EpochScalars``), and TensorBoard beyond them (``RunSummaries``): what the
+paper's figures show, and what tells a run is healthy. The training loop (``fit.fit_vade``) calls
+them in that order at each epoch's end.
 
 Per epoch: learning rates, steps per second, histograms of pi, mu_c, sigma_c^2 and a warning when a
 cluster's weight falls below ``logging.min_cluster_weight`` (mixture collapse). Every
@@ -15,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -33,8 +34,8 @@ PROJECTOR_DIR = "projector"  # the Embedding Projector's run, inside each restar
 EMBEDDING_TENSOR = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-class ClusteringMetrics(keras.callbacks.Callback):
-    """Adds per-epoch scores of the model's assignment of all samples (one encoder pass) to the logs:
+class EpochScores:
+    """Each epoch's scores of the model's assignment of all samples (one encoder pass):
     ``largest_cluster``, the share of samples in the biggest cluster, which warns of a collapse the
     moment it happens; ``partition_agreement`` when the starting partition is known, the ACC of the
     assignment against it, an unsupervised measure of how far training moved from its start;
@@ -43,18 +44,16 @@ class ClusteringMetrics(keras.callbacks.Callback):
 
     COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
 
-    def __init__(self, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
+    def __init__(self, model, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
                  partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None,
                  jit_compile: bool = True):
-        super().__init__()
-        self.x, self.y, self.verbose, self.partition = x, y, verbose, partition
-        self.evaluation, self.jit_compile = evaluation, jit_compile
-        self.assign = None
+        self.model, self.x, self.y, self.verbose, self.partition = model, x, y, verbose, partition
+        self.evaluation = evaluation
+        self.assign = cluster_assigner(model, jit_compile)
         self.collapsed = False  # whether the last epoch ended collapsed
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.assign is None:  # compiled once, not again for each fit of a run (warm-up, resume)
-            self.assign = cluster_assigner(self.model, self.jit_compile)
+    def __call__(self, epoch: int) -> dict:
+        """The scores at the end of epoch ``epoch`` (0-based); a collapse is said when it starts."""
         assignments = self.assign(self.x)
         scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
         if self.partition is not None:
@@ -64,24 +63,46 @@ class ClusteringMetrics(keras.callbacks.Callback):
         if self.evaluation is not None:
             held_out = clustering_scores(self.evaluation.y, self.assign(self.evaluation.x))
             scores.update({f"evaluation_{name}": value for name, value in held_out.items()})
-        if logs is not None:
-            logs.update(scores)
         collapsed = scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1
         if collapsed and not self.collapsed and self.verbose:  # said once, when it starts
             print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
                   "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
                   "smaller train.mixture_learning_rate or another seed", flush=True)
         self.collapsed = collapsed
+        return scores
 
 
-class RunSummaries(keras.callbacks.Callback):
-    """Writes the summaries described in the module docstring to ``log_dir`` and PNGs to ``figure_dir``."""
+class EpochScalars:
+    """Each epoch's logs as TensorBoard scalars named as Keras's TensorBoard callback names them:
+    ``epoch_<name>`` under ``log_dir/train``, the validation logs (``val_<name>``) as ``epoch_<name>``
+    under ``log_dir/validation``."""
 
-    def __init__(self, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
+    def __init__(self, log_dir: Path):
+        self.log_dir = Path(log_dir)
+        self.writers: dict = {}
+
+    def write(self, epoch: int, logs: dict) -> None:
+        """Write epoch ``epoch``'s (0-based) ``logs``, at step ``epoch`` as Keras does."""
+        for split, names in (("train", [n for n in logs if not n.startswith("val_")]),
+                             ("validation", [n for n in logs if n.startswith("val_")])):
+            if not names:
+                continue
+            if split not in self.writers:
+                self.writers[split] = tf.summary.create_file_writer(str(self.log_dir / split))
+            with self.writers[split].as_default():
+                for name in names:
+                    tf.summary.scalar(f"epoch_{name.removeprefix('val_')}", logs[name], step=epoch)
+            self.writers[split].flush()
+
+
+class RunSummaries:
+    """Writes the summaries described in the module docstring of ``model``'s training to ``log_dir``
+    and PNGs to ``figure_dir``."""
+
+    def __init__(self, model, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
                  hparams: Optional[dict] = None, verbose: int = 1, epochs: Optional[int] = None,
                  jit_compile: bool = True):
-        super().__init__()
-        self.jit_compile = jit_compile
+        self.model, self.jit_compile = model, jit_compile
         self.epochs = epochs  # the end-of-run pictures wait for the last epoch (a resumed run fits twice)
         self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
@@ -215,14 +236,14 @@ class RunSummaries(keras.callbacks.Callback):
         self._image("tsne", figures.tsne_figure(points, clusters, classes, self._class_name, title), step,
                     save_png=True)
 
-    # ----------------------------------------------------------------------------- Keras hooks
-    def on_epoch_begin(self, epoch, logs=None):
+    # ----------------------------------------------------------------------------- the loop's calls
+    def epoch_begin(self) -> None:
+        """An epoch starts: its steps per second are counted from here."""
         self.epoch_start = time.perf_counter()
         self.steps_before = int(self.model.optimizer.iterations.numpy())
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.model.stop_training:  # interrupted or non-finite: this partial epoch is not a result
-            return
+    def epoch_end(self, epoch: int) -> None:
+        """Epoch ``epoch`` (0-based) has ended, and was trained whole."""
         self.last_epoch = epoch
         step = epoch + 1
         seconds = time.perf_counter() - self.epoch_start
@@ -251,9 +272,10 @@ class RunSummaries(keras.callbacks.Callback):
         self.light_cluster_said = self.light_cluster_said or light
         self.writer.flush()
 
-    def on_train_end(self, logs=None):
+    def run_end(self) -> None:
+        """Training has ended without a stop: after the run's last epoch, the final pictures."""
         step = self.last_epoch + 1
-        if self.model.stop_training or (self.epochs is not None and step < self.epochs):
+        if self.epochs is not None and step < self.epochs:  # a restart's first phase, trained on later
             return
         if self.logging.final_pictures:
             self.write_final_pictures(step)
@@ -281,4 +303,4 @@ class RunSummaries(keras.callbacks.Callback):
 
 
 def _current_rate(optimizer) -> float:
-    return float(np.asarray(optimizer.learning_rate))
+    return float(optimizer.learning_rate)
