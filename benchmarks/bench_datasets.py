@@ -33,8 +33,8 @@ import numpy as np
 
 from benchmarks.fetched_sets import SOURCES
 from vade_tf import files, rundir
+from vade_tf.evaluation import EpochScores
 from vade_tf.metrics import clustering_scores
-from vade_tf.summaries import EpochScores
 
 # A full-covariance GaussianMixture holds K covariance matrices of D x D (and EM works on a few
 # copies): above this many values it is not fitted, and the record says so.
@@ -282,7 +282,7 @@ def write_record(out: Optional[Path], record: dict, table: str) -> None:
 
 
 def main(argv=None) -> int:
-    from vade_tf.config import parse_override
+    from vade_tf.dotted import parse_override
 
     args = suite_parser(__doc__.splitlines()[0], DATASETS, "runs/bench-datasets").parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)

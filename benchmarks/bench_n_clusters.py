@@ -181,7 +181,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from vade_tf.config import parse_override
+    from vade_tf.dotted import parse_override
 
     parser = suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters")
     parser.add_argument("--fixed", type=Path, help="a bench_datasets record of the fixed-K runs to compare")

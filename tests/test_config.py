@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from vade_tf.config import Config, config_from_dict, load_config, parse_override
+from vade_tf.config import Config, config_from_dict, load_config
+from vade_tf.dotted import parse_override
 from vade_tf.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))

@@ -5,7 +5,7 @@ import tensorflow as tf
 from conftest import make_vade
 
 from vade_tf import elbo
-from vade_tf.fit import StaircaseDecay, partition_log_gamma
+from vade_tf.fit import StaircaseDecay, network_optimizer, partition_log_gamma, start_posterior_width
 from vade_tf.model import VaDE
 
 D, K, J = 12, 3, 2
@@ -85,7 +85,7 @@ def test_mixed_precision_computes_hidden_layers_in_half_and_the_elbo_in_float32(
 def test_mixed_precision_training_is_finite_and_improves_the_elbo(policy, separate_optimizer, jit_compile):
     model = _model(hidden_dtype=policy)
     mixture_optimizer = keras.optimizers.Adam(0.01) if separate_optimizer else None
-    model.compile(model.network_optimizer(keras.optimizers.Adam(3e-3)), mixture_optimizer=mixture_optimizer,
+    model.compile(network_optimizer(model, keras.optimizers.Adam(3e-3)), mixture_optimizer=mixture_optimizer,
                   jit_compile=jit_compile)
     # float16 needs loss scaling (its small gradients underflow); bfloat16 has float32's range.
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
@@ -212,7 +212,7 @@ def test_the_posterior_starts_at_a_fraction_of_the_clusters_spread():
     covariances = np.stack([np.diag([0.01, 0.04]), np.array([[0.5, 0.1], [0.1, 0.3]]), np.diag([2.0, 1.0])])
     weights = np.array([0.5, 0.25, 0.25])
     model.prior.set_mixture(weights, np.zeros((K, J)), covariances)
-    model.start_posterior_width(0.1)
+    start_posterior_width(model, 0.1)
     expected = 0.1 * np.sum(weights[:, None] * np.diagonal(covariances, axis1=1, axis2=2), axis=0)
     _, log_var = model.encoder(_data(5))
     np.testing.assert_allclose(np.exp(log_var.numpy()), np.tile(expected, (5, 1)), rtol=1e-5)

@@ -224,8 +224,8 @@ def test_constant_and_extreme_columns_train_to_finite_clusters():
 
 
 def test_a_collapse_is_said_once_when_it_starts_and_recorded():
+    from vade_tf.evaluation import EpochScores
     from vade_tf.runs import first_collapse
-    from vade_tf.summaries import EpochScores
 
     model = type("Model", (), {"n_clusters": 3})()
     scores = EpochScores(model, np.zeros((10, 2), np.float32), None, verbose=1)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vade_tf import validation
+from vade_tf.dotted import apply_overrides
 from vade_tf.errors import ConfigError
 from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS, options_schema
 from vade_tf.validation import AUTO, fill_sections, section, setting
@@ -126,11 +127,8 @@ class PretrainConfig:
     # mixture fits; ecoli, yeast) and for streamed features (the graph would hold every sample).
     mixture_init: str = setting(AUTO, choices=START_METHODS, auto=True)
     # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
-    # keeps the one whose final ELBO is highest (the paper's criterion between restarts, never the
-    # labels). ["kmeans"] adds k-means of the features as given, the partition a user tries first:
-    # on the benchmark suite it lifted the tables whose latent partitions worse than their raw
-    # features, but on the digits scaled to [0, 1] the ELBO kept it over a better spectral start
-    # (docs/guide.md, step 11), so it is offered, not the default. Needs in-memory features.
+    # keeps the one whose final ELBO is highest (never the labels). ["kmeans"] adds k-means of the
+    # features as given; offered, not the default (docs/guide.md, step 11). Needs in-memory features.
     other_starts: tuple[str, ...] = setting((), choices=START_METHODS)
     # Neighbours per point in that graph (each shipped config states the number it was measured
     # with). "auto": the mean cluster size N / K within [5, 40] (40 was chosen on the digits by the
@@ -268,7 +266,7 @@ class Config:
         """Deterministic JSON (sorted keys), so equal configs give equal files and fingerprints."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
 
-SECTIONS = ("data", "model", "pretrain", "train", "logging")
+
 # Keys that say where things are, not what is computed: moving the data, its caches or a borrowed
 # pretraining leaves a run's results, its pretraining cache and its checkpoints valid.
 LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_dir")
@@ -278,48 +276,13 @@ SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
 # Keys that say how "auto" chose the number of clusters: the run computes with the K chosen
 # (model.n_clusters), so a run, its caches and its checkpoints hang on that K, not on these.
 CHOICE_KEYS = ("model.min_clusters", "model.max_clusters")
-def flat(config_dict: dict, prefix: str = "") -> dict:
-    """A config's dict as dotted keys: {"train.epochs": 15, ..., "model.networks.hidden_dims": [...],
-    "seed": 0}."""
-    flattened = {}
-    for name, value in config_dict.items():
-        if isinstance(value, dict):
-            flattened.update(flat(value, f"{prefix}{name}."))
-        else:
-            flattened[prefix + name] = value
-    return flattened
 
 
 def config_from_dict(raw: dict) -> Config:
+    """A validated Config from a config's JSON dict (``validation``: every key known, typed, allowed)."""
     config = validation.build(Config, raw, "")
     validation.check_config(config)
     return config
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``section.key=value``; the value is JSON when it parses as JSON, else a plain string."""
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. train.epochs=5")
-    key, value = (part.strip() for part in text.split("=", 1))
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
-def apply_overrides(raw: dict, overrides: dict[str, Any]) -> dict:
-    """Return a copy of ``raw`` with dotted keys set; validation happens afterwards, on the whole."""
-    raw = json.loads(json.dumps(raw))
-    for dotted, value in overrides.items():
-        node = raw
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {dotted}: '{part}' is not a section")
-            node = child
-        node[leaf] = value
-    return raw
 
 
 def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str, Any]] = None) -> Config:

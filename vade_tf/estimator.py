@@ -21,8 +21,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from vade_tf import files, rundir
-from vade_tf.config import Config, apply_overrides, config_from_dict, flat
+from vade_tf.config import Config, config_from_dict
 from vade_tf.data.sparse import SparseRows
+from vade_tf.dotted import apply_overrides, flat
 from vade_tf.validation import AUTO, check_values
 
 DEFAULTS = Config()
@@ -38,31 +39,6 @@ PARAMETER_KEYS = {
 PARAMETER_OF = {**{key: name for name, key in PARAMETER_KEYS.items()}, "seed": "random_state"}
 ESTIMATOR_FILE = "estimator.json"  # the parameters and input names a saved estimator was fitted with
 LABELS_FILE = "labels.npy"         # labels_: the cluster of every sample it was fitted on
-
-
-class _Trained:
-    """The fitted VaDE with its compiled batched passes; pickled as its constructor arguments and
-    weights, so an estimator pickles without TensorFlow's graphs."""
-
-    def __init__(self, model, jit_compile: bool):
-        from vade_tf.inference import cluster_probabilities, mean_encoder
-
-        self.model, self.jit_compile = model, jit_compile
-        self.probabilities = cluster_probabilities(model, jit_compile)
-        self.latent_means = mean_encoder(model, jit_compile)
-
-    def __reduce__(self):
-        spec = json.loads(json.dumps(self.model.get_config()))  # plain lists, not Keras's tracked ones
-        return _rebuild, (spec, self.model.get_weights(), self.jit_compile)
-
-
-def _rebuild(spec: dict, weights: list, jit_compile: bool) -> _Trained:
-    from vade_tf.model import VaDE
-
-    model = VaDE.from_config(spec)
-    model.build((None, model.input_dim))
-    model.set_weights(weights)
-    return _Trained(model, jit_compile)
 
 
 @contextlib.contextmanager
@@ -226,7 +202,9 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _fitted(self, model, config: Config, metrics: dict) -> None:
         """The fitted attributes of ``model``: the mixture as GaussianMixture names it."""
-        self._trained = _Trained(model, config.train.jit_compile)
+        from vade_tf.inference import TrainedModel
+
+        self._trained = TrainedModel(model, config.train.jit_compile)
         self.config_, self.metrics_ = config, metrics
         self.n_clusters_ = model.n_clusters  # the number given, or the one "auto" chose
         prior = model.prior

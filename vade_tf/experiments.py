@@ -22,9 +22,9 @@ from vade_tf.config import (
     SCHEDULE_KEYS,
     Config,
     config_from_dict,
-    flat,
     load_config,
 )
+from vade_tf.dotted import flat
 from vade_tf.errors import ConfigError
 from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS

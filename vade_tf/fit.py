@@ -20,10 +20,11 @@ from vade_tf.console import EpochReport
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
 from vade_tf.distribute import replicated, worker_count
+from vade_tf.evaluation import EpochScores
 from vade_tf.inference import BATCH_SIZE
 from vade_tf.model import VaDE
 from vade_tf.resume import Checkpoints, TrainingState, checkpoint_identity
-from vade_tf.summaries import EpochScalars, EpochScores, RunSummaries
+from vade_tf.summaries import EpochScalars, RunSummaries
 from vade_tf.timing import Stopwatch
 
 # What each epoch's line shows (those its logs hold): the ELBO and its terms, then the scores.
@@ -60,6 +61,26 @@ def learning_rate_schedules(t, steps_per_epoch: int) -> tuple[StaircaseDecay, Op
                                    t.lr_floor * scale)
 
 
+def network_optimizer(model: VaDE, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """``optimizer`` with dynamic loss scaling when ``model``'s hidden layers compute in float16, whose
+    small gradients would otherwise underflow to zero; unchanged otherwise."""
+    if model.hidden_dtype == "mixed_float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def start_posterior_width(model: VaDE, fraction: float) -> None:
+    """Make q(z|x)'s variance start at ``fraction`` of the mixture's mean component variance (the
+    log-variance head's kernel zeroed, its bias set). An untrained head says variance 1 whatever
+    the latent's scale: beside tight clusters the first KL terms are thousands of nats, and their
+    gradients through the shared layers tear the encoder away from the partition."""
+    weights = tf.nn.softmax(model.prior.pi_logits)[:, tf.newaxis]                     # [K, 1]
+    variance = tf.reduce_sum(weights * model.prior.variances(), axis=0)              # [J]
+    head = model.encoder.log_var
+    head.kernel.assign(tf.zeros_like(head.kernel))
+    head.bias.assign(tf.math.log(fraction * variance))
+
+
 def held_out_rows(data: Dataset, fraction: float, seed: int) -> Optional[np.ndarray]:
     """A seeded mask of the samples held out of training for validation curves, or None for none."""
     if fraction == 0.0:
@@ -81,7 +102,7 @@ def compile_for_training(model: VaDE, config: Config, steps_per_epoch: int, warm
         mixture_optimizer = keras.optimizers.Adam(mixture_schedule, epsilon=t.adam_epsilon)
     many = replicated()
     execution = execution_steps(steps_per_epoch, 1 if many else t.steps_per_execution)
-    model.compile(optimizer=model.network_optimizer(keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
+    model.compile(optimizer=network_optimizer(model, keras.optimizers.Adam(schedule, epsilon=t.adam_epsilon)),
                   mixture_optimizer=mixture_optimizer,
                   warmup_steps=t.partition_warmup_epochs * steps_per_epoch if warmup else 0,
                   warmup_kl_weight=t.warmup_kl_weight, warmup_freezes_mixture=t.warmup_freezes_mixture,
@@ -149,7 +170,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     ``train.partition_warmup_epochs`` each batch carries the starting ``partition``'s q(c|x) in place
     of Eq. 16's (``VaDE.train_step``). After each execution of steps: stop at a non-finite loss or a
     signal, or save a checkpoint when one is due (``resume.Checkpoints``). After each epoch, in this
-    order: its scores (``summaries.EpochScores``: ACC/NMI/ARI with labels, ``partition_agreement``,
+    order: its scores (``evaluation.EpochScores``: ACC/NMI/ARI with labels, ``partition_agreement``,
     ``evaluation``'s split), its record in the history, its printed line, its TensorBoard scalars,
     ``summaries`` (``RunSummaries``), then the checkpoint, which saves the history with it.
 
@@ -172,7 +193,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     steps_per_epoch = epoch_steps(train_x, batch_size, workers)
     compile_for_training(model, config, steps_per_epoch, warmup=warmup_gamma is not None)
     if t.initial_posterior_variance is not None:  # before a checkpoint, if any, is restored over it
-        model.start_posterior_width(t.initial_posterior_variance)
+        start_posterior_width(model, t.initial_posterior_variance)
 
     state = TrainingState(model, checkpoint_dir, checkpoint_identity(config, data.input_dim))
     record = state.restore_latest()

@@ -7,6 +7,7 @@ every epoch compiles it once.
 """
 from __future__ import annotations
 
+import json
 from typing import Callable
 
 import numpy as np
@@ -46,3 +47,26 @@ def mean_encoder(model, jit_compile: bool = True) -> Callable[..., np.ndarray]:
 
 def encode_means(model, x, jit_compile: bool = True) -> np.ndarray:
     return mean_encoder(model, jit_compile)(x)
+
+
+class TrainedModel:
+    """A trained VaDE with its compiled batched passes (cluster probabilities, latent means); pickled
+    as its config and weights, so what holds it (the estimator) pickles without TensorFlow's graphs."""
+
+    def __init__(self, model, jit_compile: bool):
+        self.model, self.jit_compile = model, jit_compile
+        self.probabilities = cluster_probabilities(model, jit_compile)
+        self.latent_means = mean_encoder(model, jit_compile)
+
+    def __reduce__(self):
+        spec = json.loads(json.dumps(self.model.get_config()))  # plain lists, not Keras's tracked ones
+        return _rebuild, (spec, self.model.get_weights(), self.jit_compile)
+
+
+def _rebuild(spec: dict, weights: list, jit_compile: bool) -> TrainedModel:
+    from vade_tf.model import VaDE
+
+    model = VaDE.from_config(spec)
+    model.build((None, model.input_dim))
+    model.set_weights(weights)
+    return TrainedModel(model, jit_compile)

@@ -34,25 +34,21 @@ class VaDE(keras.Model):
         z [.., J] -> the parameters of p(x|z) [.., P * D].
     prior : prior.MixturePrior
         The Gaussian mixture over z.
-    input_dim : int
-        D, features per row.
-    likelihood : str
-        p(x|z), a key of ``registry.LIKELIHOODS``.
+    input_dim, likelihood : int and str
+        D, features per row, and p(x|z), a key of ``registry.LIKELIHOODS``.
     standardize : bool
         Model the features standardised, (x - offset) / scale per feature, with the training data's
         moments (``set_standardization``) kept as weights: they travel with the model into checkpoints
         and the SavedModel, so every caller passes raw rows.
-    mc_samples : int
-        L, the ELBO's draws of z per row.
-    seed : int
-        Seeds the model's own stream of z draws.
+    mc_samples, seed : int
+        L, the ELBO's draws of z per row, and the seed of the model's own stream of them.
     architecture, network_options : str and dict, optional
         The ``registry.ARCHITECTURES`` entry and its options that built ``encoder`` and ``decoder``:
         what ``get_config`` records and ``from_config`` rebuilds them from.
     hidden_dtype : str, optional
         The Keras dtype policy the networks' hidden layers compute in (``train.mixed_precision``): a
         training choice that ``get_config`` does not record, so a model rebuilt for serving computes
-        in float32; under "mixed_float16" the networks' optimizer gets loss scaling.
+        in float32 (``fit.network_optimizer`` reads it).
     """
 
     def __init__(self, encoder, decoder, prior: MixturePrior, input_dim: int, likelihood: str,
@@ -103,8 +99,7 @@ class VaDE(keras.Model):
 
     def get_config(self):
         if self.architecture is None:
-            raise NotImplementedError("this VaDE's networks were composed by hand: name their "
-                                      "architecture (architecture=, network_options=) for get_config")
+            raise NotImplementedError("name the networks' architecture= and network_options= to get_config")
         return {"input_dim": self.input_dim, "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,
                 "covariance": self.prior.covariance, "likelihood": self.likelihood,
                 "standardize": self.standardize, "mc_samples": self.mc_samples, "seed": self.seed,
@@ -125,13 +120,6 @@ class VaDE(keras.Model):
     def network_variables(self) -> list:
         """The encoder's and the decoder's trainable weights: what the networks' optimizer updates."""
         return self.encoder.trainable_variables + self.decoder.trainable_variables
-
-    def network_optimizer(self, optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
-        """``optimizer`` with dynamic loss scaling when the hidden layers compute in float16, whose
-        small gradients would otherwise underflow to zero; unchanged otherwise."""
-        if self.hidden_dtype == "mixed_float16":
-            return keras.optimizers.LossScaleOptimizer(optimizer)
-        return optimizer
 
     def set_standardization(self, offset: np.ndarray, scale: np.ndarray) -> None:
         """Set the per-feature offset and scale that ``standardized`` applies (a standardising model)."""
@@ -234,17 +222,6 @@ class VaDE(keras.Model):
         number in any batch, so ``score_samples``, vade-predict and the export's ``score`` agree."""
         return self.elbo_terms(x, samples=ROW_ELBO_DRAWS, noise_seed=seed)["elbo"]
 
-    def start_posterior_width(self, fraction: float) -> None:
-        """Make q(z|x)'s variance start at ``fraction`` of the mixture's mean component variance (the
-        log-variance head's kernel zeroed, its bias set). An untrained head says variance 1 whatever
-        the latent's scale: beside tight clusters the first KL terms are thousands of nats, and their
-        gradients through the shared layers tear the encoder away from the partition."""
-        weights = tf.nn.softmax(self.prior.pi_logits)[:, tf.newaxis]                         # [K, 1]
-        variance = tf.reduce_sum(weights * self.prior.variances(), axis=0)        # [J]
-        head = self.encoder.log_var
-        head.kernel.assign(tf.zeros_like(head.kernel))
-        head.bias.assign(tf.math.log(fraction * variance))
-
     # ----------------------------------------------------------------------------- training
     def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
                 warmup_steps: int = 0, warmup_kl_weight: float = 1.0, warmup_freezes_mixture: bool = False,
@@ -289,10 +266,6 @@ class VaDE(keras.Model):
         released = (tf.cast(step, tf.float32) - self.warmup_steps + 1.0) / (self.release_steps + 1.0)
         return self.warmup_kl_weight + (1.0 - self.warmup_kl_weight) * tf.clip_by_value(released, 0.0, 1.0)
 
-    @staticmethod
-    def _features(data):
-        return data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
-
     def train_step(self, data):
         # (x, log q(c|x)) when the training loop feeds q(c|x) (see elbo_terms), else x.
         x, log_gamma = data if isinstance(data, (tuple, list)) else (data, None)
@@ -323,4 +296,5 @@ class VaDE(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        return self._update_trackers(self.elbo_terms(self._features(data)))
+        x = data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
+        return self._update_trackers(self.elbo_terms(x))

@@ -19,7 +19,7 @@ from vade_tf import likelihoods
 from vade_tf.console import EpochReport
 from vade_tf.data.pipeline import epoch_steps, execution_steps, training_dataset
 from vade_tf.distribute import replicated
-from vade_tf.fit import batch_iterator, log_value, train_steps
+from vade_tf.fit import batch_iterator, log_value, network_optimizer, train_steps
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
 from vade_tf.summaries import EpochScalars
@@ -48,7 +48,7 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
          config, seed: int, tag: str, verbose: int, log_dir: Optional[Path] = None,
          jit_compile: bool = True, callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[float]:
     batch_size = min(config.batch_size, len(x))
-    optimizer = model.network_optimizer(keras.optimizers.Adam(config.learning_rate))
+    optimizer = network_optimizer(model, keras.optimizers.Adam(config.learning_rate))
     many, steps = replicated(), epoch_steps(x, batch_size)
     autoencoder.compile(optimizer=optimizer, loss=loss, jit_compile=jit_compile and not many,
                         steps_per_execution=execution_steps(steps, 1 if many else 50))

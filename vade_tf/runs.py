@@ -15,10 +15,11 @@ import tensorflow as tf
 
 from vade_tf import files, rundir
 from vade_tf.cluster_count import choose_n_clusters
-from vade_tf.config import Config, flat
+from vade_tf.config import Config
 from vade_tf.data import Dataset
 from vade_tf.distribute import broadcast_from_chief, check_strategy, make_strategy
-from vade_tf.evaluation import evaluate, evaluation_scores, load_evaluation_data
+from vade_tf.dotted import flat
+from vade_tf.evaluation import EpochScores, evaluate, evaluation_scores, load_evaluation_data
 from vade_tf.fit import fit_vade
 from vade_tf.inference import cluster_assigner
 from vade_tf.initialise import build_model, initialise, load_partition
@@ -26,7 +27,7 @@ from vade_tf.metrics import clustering_scores
 from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS, resolve
 from vade_tf.resume import check_resumable, checkpoint_identity
-from vade_tf.summaries import EpochScores, RunSummaries
+from vade_tf.summaries import RunSummaries
 from vade_tf.timing import Stopwatch, duration
 from vade_tf.validation import AUTO
 

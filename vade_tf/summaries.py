@@ -1,7 +1,7 @@
-"""What a VaDE run reports of each epoch: its clustering scores (``EpochScores``), the epoch's logs as
-TensorBoard scalars (``EpochScalars``), and TensorBoard beyond them (``RunSummaries``): what the
-paper's figures show, and what tells a run is healthy. The training loop (``fit.fit_vade``) calls
-them in that order at each epoch's end.
+"""What a VaDE run shows in TensorBoard of each epoch: its logs as scalars (``EpochScalars``), and
+beyond them (``RunSummaries``) what the paper's figures show and what tells a run is healthy. The
+training loop (``fit.fit_vade``) calls them at each epoch's end, after the epoch's scores
+(``evaluation.EpochScores``).
 
 Per epoch: learning rates, steps per second, histograms of pi, mu_c, sigma_c^2 and a warning when a
 cluster's weight falls below ``logging.min_cluster_weight`` (mixture collapse). Every
@@ -25,51 +25,13 @@ from vade_tf.data import Dataset
 from vade_tf.data.pipeline import inference_dataset
 from vade_tf.data.sparse import SparseRows
 from vade_tf.inference import cluster_assigner
-from vade_tf.metrics import cluster_accuracy, clustering_scores
+from vade_tf.metrics import clustering_scores
 from vade_tf.registry import DATASETS
 
 PNG_FILES = {"samples": "samples.png", "reconstructions": "reconstructions.png",
              "confusion": "confusion.png", "tsne": "tsne.png"}
 PROJECTOR_DIR = "projector"  # the Embedding Projector's run, inside each restart's log folder
 EMBEDDING_TENSOR = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-class EpochScores:
-    """Each epoch's scores of the model's assignment of all samples (one encoder pass):
-    ``largest_cluster``, the share of samples in the biggest cluster, which warns of a collapse the
-    moment it happens; ``partition_agreement`` when the starting partition is known, the ACC of the
-    assignment against it, an unsupervised measure of how far training moved from its start;
-    ACC/NMI/ARI/V-measure when labels exist; and with ``evaluation`` (the held-out protocol's other
-    split), that split's scores as ``evaluation_acc`` and so on, so its curve is on record too."""
-
-    COLLAPSED = 0.9  # a largest_cluster share at which (nearly) every sample sits in one cluster
-
-    def __init__(self, model, x: np.ndarray, y: Optional[np.ndarray], verbose: int = 1,
-                 partition: Optional[np.ndarray] = None, evaluation: Optional[Dataset] = None,
-                 jit_compile: bool = True):
-        self.model, self.x, self.y, self.verbose, self.partition = model, x, y, verbose, partition
-        self.evaluation = evaluation
-        self.assign = cluster_assigner(model, jit_compile)
-        self.collapsed = False  # whether the last epoch ended collapsed
-
-    def __call__(self, epoch: int) -> dict:
-        """The scores at the end of epoch ``epoch`` (0-based); a collapse is said when it starts."""
-        assignments = self.assign(self.x)
-        scores = {"largest_cluster": float(np.bincount(assignments).max() / len(assignments))}
-        if self.partition is not None:
-            scores["partition_agreement"] = cluster_accuracy(self.partition, assignments)
-        if self.y is not None:
-            scores.update(clustering_scores(self.y, assignments))
-        if self.evaluation is not None:
-            held_out = clustering_scores(self.evaluation.y, self.assign(self.evaluation.x))
-            scores.update({f"evaluation_{name}": value for name, value in held_out.items()})
-        collapsed = scores["largest_cluster"] >= self.COLLAPSED and self.model.n_clusters > 1
-        if collapsed and not self.collapsed and self.verbose:  # said once, when it starts
-            print(f"warning: epoch {epoch + 1}: {scores['largest_cluster']:.0%} of the samples sit in "
-                  "one cluster: the clustering has collapsed; try train.partition_warmup_epochs, a "
-                  "smaller train.mixture_learning_rate or another seed", flush=True)
-        self.collapsed = collapsed
-        return scores
 
 
 class EpochScalars:

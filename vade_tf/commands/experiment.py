@@ -44,7 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_experiment(args):
     from pathlib import Path
 
-    from vade_tf.config import parse_override
+    from vade_tf.dotted import parse_override
     from vade_tf.errors import ConfigError
     from vade_tf.experiments import Experiment
 

@@ -32,7 +32,8 @@ def main(argv=None) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    from vade_tf.config import load_config, parse_override
+    from vade_tf.config import load_config
+    from vade_tf.dotted import parse_override
     from vade_tf.recipe import prepare
     from vade_tf.rundir import check_unlocked
 
