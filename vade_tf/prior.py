@@ -33,7 +33,7 @@ class MixturePrior(keras.layers.Layer):
         Seeds the random start of the means (a run then sets them from a partition).
     """
 
-    def __init__(self, n_clusters: int, latent_dim: int, covariance: str = "full", seed: int = 0, **kwargs):
+    def __init__(self, n_clusters: int, latent_dim: int, covariance: str, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         require_positive_integers(n_clusters=n_clusters, latent_dim=latent_dim)
         if covariance not in COVARIANCES:
