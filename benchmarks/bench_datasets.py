@@ -135,7 +135,7 @@ def baselines(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict:
 def estimator_arguments(settings: dict) -> dict:
     """``VaDEClustering``'s keyword arguments for config keys: a parameter's key through its
     parameter, every other key through ``settings``."""
-    from vade_tf.estimator import PARAMETER_OF
+    from vade_tf.parameters import PARAMETER_OF
 
     others = {key: value for key, value in settings.items() if key not in PARAMETER_OF}
     return {**{PARAMETER_OF[key]: value for key, value in settings.items() if key in PARAMETER_OF},

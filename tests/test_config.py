@@ -39,7 +39,7 @@ def test_shipped_configs_load_with_the_papers_settings(path):
 def test_the_custom_template_is_the_default_recipe_that_train_py_and_the_estimator_use():
     import dataclasses
 
-    from vade_tf.estimator import DEFAULTS
+    from vade_tf.parameters import DEFAULTS
 
     custom = load_config(Path(__file__).parent.parent / "configs" / "custom.json")
     assert dataclasses.replace(custom, data=Config().data, notes="") == Config() == DEFAULTS

@@ -23,20 +23,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from vade_tf import files, rundir
 from vade_tf.config import Config, config_from_dict
 from vade_tf.data.sparse import SparseRows
-from vade_tf.dotted import apply_overrides, flat
+from vade_tf.parameters import DEFAULTS, config_of, params_of
 from vade_tf.validation import AUTO, check_values
 
-DEFAULTS = Config()
-# Each constructor parameter and the config key it sets; ``settings`` reaches every other key.
-PARAMETER_KEYS = {
-    "n_clusters": "model.n_clusters", "latent_dim": "model.latent_dim",
-    "hidden_dims": "model.networks.hidden_dims",
-    "likelihood": "model.likelihood", "covariance": "model.covariance", "pretrain": "pretrain.method",
-    "pretrain_epochs": "pretrain.epochs", "epochs": "train.epochs", "batch_size": "train.batch_size",
-    "learning_rate": "train.learning_rate",
-}
-# The parameter behind each of those keys, and behind the seed.
-PARAMETER_OF = {**{key: name for name, key in PARAMETER_KEYS.items()}, "seed": "random_state"}
 ESTIMATOR_FILE = "estimator.json"  # the parameters and input names a saved estimator was fitted with
 LABELS_FILE = "labels.npy"         # labels_: the cluster of every sample it was fitted on
 
@@ -148,7 +137,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         """Pretrain, partition and train VaDE on ``X`` [n_samples, n_features] (``y`` is ignored)."""
         X = self._validated(X, reset=True)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
-        config = self._config(features)
+        config = config_of(self.get_params(), self._seed(), len(features))
         # "auto" needs max_clusters + 2 samples: the run's data check says so (validation.check_data)
         if config.model.n_clusters != AUTO and X.shape[0] < max(config.model.n_clusters, 2):
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters} (and at "
@@ -175,25 +164,6 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             return validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=reset)
         except ValueError as e:  # some of scikit-learn's messages run over several lines
             raise ValueError(" ".join(line.strip() for line in str(e).splitlines() if line.strip())) from None
-
-    def _config(self, features) -> Config:
-        """The run's config: the defaults, ``settings``, then the parameters."""
-        settings = dict(self.settings or {})
-        for key in settings:
-            if key in PARAMETER_OF:
-                raise ValueError(f"settings[{key!r}]: set it with the {PARAMETER_OF[key]} parameter instead")
-        overrides = {**settings, "data.name": "custom", "seed": self._seed()}
-        mlp = settings.get("model.architecture", DEFAULTS.model.architecture) == "mlp"
-        for name, key in PARAMETER_KEYS.items():
-            if name != "hidden_dims" or mlp:  # another architecture's networks take settings of their own
-                overrides[key] = getattr(self, name)
-        if isinstance(self.batch_size, int) and self.batch_size > len(features):
-            overrides["train.batch_size"] = len(features)  # a small X is one batch
-        if not self.pictures:  # the pictures and their t-SNE serve a person looking at a run
-            for key, value in {"logging.image_every": 0, "logging.embedding_every": 0,
-                               "logging.final_pictures": False}.items():
-                overrides.setdefault(key, value)
-        return config_from_dict(apply_overrides({}, overrides))
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
@@ -318,7 +288,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             estimator = cls(**params)
         else:
             saved = {"n_features_in": model.input_dim}
-            estimator = cls(**cls._params_of(config))
+            estimator = cls(**params_of(config))
         estimator.n_features_in_ = saved["n_features_in"]
         if "feature_names_in" in saved:
             estimator.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
@@ -326,16 +296,3 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
             estimator.labels_ = np.load(path / LABELS_FILE)
         estimator._fitted(model, config, metrics)
         return estimator
-
-    @staticmethod
-    def _params_of(config: Config) -> dict:
-        """The parameters that give ``config``: its parameter keys, its seed, and every other key
-        that differs from the defaults (``settings``), the data's own keys aside."""
-        values, defaults = flat(config.to_dict()), flat(DEFAULTS.to_dict())
-        params = {name: values[key] for name, key in PARAMETER_KEYS.items() if key in values}
-        if "hidden_dims" in params:  # an MLP's
-            params["hidden_dims"] = tuple(params["hidden_dims"])
-        settings = {key: value for key, value in values.items()
-                    if (key not in defaults or value != defaults[key])
-                    and key not in PARAMETER_OF and not key.startswith("data.")}
-        return {**params, "random_state": config.seed, "settings": settings or None}
