@@ -17,6 +17,11 @@ from vade_tf.timing import duration
 LOSS_KEYS = ("loss", "elbo", "reconstruction", "kl_z", "kl_c")
 
 
+def log_value(value) -> float:
+    """A train function's log as a float (several workers hand each as a one-element vector)."""
+    return float(np.reshape(value, ()))
+
+
 class EpochReport:
     """``<label> <epoch>/<epochs> (<duration>): key value ...`` of the ``keys`` an epoch's logs hold,
     printed when it ends; on a terminal, Keras's live bar of its steps instead. Silent unless
@@ -37,8 +42,7 @@ class EpochReport:
     def advance(self, done: int, logs: dict) -> None:
         """``done`` of the epoch's steps have run, with the running means ``logs`` (scalar tensors)."""
         if self.bar is not None:
-            self.bar.update(done, [(key, float(np.reshape(logs[key], ()))) for key in self.keys
-                                   if key in logs])
+            self.bar.update(done, [(key, log_value(logs[key])) for key in self.keys if key in logs])
 
     def end(self, epoch: int, logs: dict) -> None:
         """Epoch ``epoch`` ended whole, with ``logs``."""

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf.config import Config
-from vade_tf.console import EpochReport
+from vade_tf.console import EpochReport, log_value
 from vade_tf.data import Dataset
 from vade_tf.data.pipeline import epoch_batches, epoch_steps, execution_steps, inference_dataset
 from vade_tf.distribute import replicated, worker_count
@@ -118,11 +118,6 @@ def partition_log_gamma(partition: np.ndarray, n_clusters: int) -> np.ndarray:
     data the KL to a far, thin cluster runs to thousands of nats."""
     floor = 1e-6
     return np.log((1 - floor) * np.eye(n_clusters)[partition] + floor / n_clusters).astype(np.float32)
-
-
-def log_value(value) -> float:
-    """A train function's log as a float (several workers hand each as a one-element vector)."""
-    return float(np.reshape(value, ()))
 
 
 def batch_iterator(model: keras.Model, batches: tf.data.Dataset):

@@ -2,7 +2,7 @@
 
 Batch by batch in this process, keeping only what is asked for (not Keras's ``predict``, which holds
 [N, K] probabilities and, across workers, gathers rows out of their order); each function is traced
-(and, as ``train.jit_compile`` says, XLA-compiled) once per pass-maker, so a callback that calls it
+(and, as ``train.jit_compile`` says, XLA-compiled) once per pass-maker, so a caller that calls it
 every epoch compiles it once.
 """
 from __future__ import annotations

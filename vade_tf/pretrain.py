@@ -16,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf import likelihoods
-from vade_tf.console import EpochReport
+from vade_tf.console import EpochReport, log_value
 from vade_tf.data.pipeline import epoch_steps, execution_steps, training_dataset
 from vade_tf.distribute import replicated
-from vade_tf.fit import batch_iterator, log_value, network_optimizer, train_steps
+from vade_tf.fit import batch_iterator, network_optimizer, train_steps
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
 from vade_tf.summaries import EpochScalars

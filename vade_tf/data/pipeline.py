@@ -51,10 +51,10 @@ def batches(x, batch_size: int) -> tf.data.Dataset:
 def training_dataset(x, batch_size: int, seed: int, epochs: int, targets: bool = False,
                      noise_rate: float = 0.0) -> tf.data.Dataset:
     """Shuffled full batches of ``epochs`` epochs back to back (see ``epoch_batches``), for
-    ``fit(steps_per_epoch=epoch_steps(x, batch_size))``: one iterator for the whole fit, where a
-    dataset per epoch would stall at every epoch's end while its iterator's threads shut down.
+    ``epoch_steps(x, batch_size)`` steps an epoch (``fit.train_steps``): one iterator for the whole
+    training, where a dataset per epoch would stall at every epoch's end while its threads shut down.
 
-    Keras ignores ``fit(shuffle=True)`` for a tf.data input, so shuffling lives here. With ``targets``
+    Shuffling lives here, in the data, not in the training loop. With ``targets``
     each element is ``(input, x)`` for a Keras-compiled autoencoder, where the input carries masking
     noise at ``noise_rate``. The noise is drawn here, with stateless per-batch seeds, rather than by a
     Dropout layer: random numbers inside an XLA-compiled CPU step cost about ten times the step.
@@ -87,7 +87,7 @@ def execution_steps(steps_per_epoch: int, limit: int) -> int:
 def epoch_batches(x, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
                   skip: int = 0, shard: tuple[int, int] = (0, 1),
                   log_gamma: Optional[np.ndarray] = None) -> tf.data.Dataset:
-    """The batches of epochs first_epoch..last_epoch-1 back to back, for ``fit(steps_per_epoch=...)``.
+    """The batches of epochs first_epoch..last_epoch-1 back to back, ``epoch_steps`` an epoch.
 
     Each epoch's order is a pure function of (seed, epoch), so a run resumed at any batch sees the
     very batches an uninterrupted run would; ``skip`` drops the first batches of the first epoch.
