@@ -21,17 +21,23 @@ benchmark picks up where it stopped, reading finished records back; ``--out`` ga
 """
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
 from benchmarks.fetched_sets import SOURCES
+from benchmarks.suite import (
+    Suite,
+    code_commit,
+    finished_record,
+    over_suite,
+    suite_parser,
+    suite_sets,
+    write_record,
+)
 from vade_tf import files, rundir
 from vade_tf.evaluation import EpochScores
 from vade_tf.metrics import clustering_scores
@@ -39,14 +45,6 @@ from vade_tf.metrics import clustering_scores
 # A full-covariance GaussianMixture holds K covariance matrices of D x D (and EM works on a few
 # copies): above this many values it is not fitted, and the record says so.
 GMM_MAX_VALUES = 20_000_000
-
-
-@dataclass(frozen=True)
-class Suite:
-    """Where the datasets of the suite are read from."""
-    data_dir: Optional[Path]
-    mnist_dir: Optional[Path]
-    fashion_dir: Optional[Path]
 
 
 def _bundled(name: str) -> Callable[[Suite], Optional[tuple]]:
@@ -95,17 +93,6 @@ DATASETS: dict[str, tuple[Callable, str]] = {
 }
 # The public sets read from --data-dir, as benchmarks.fetched_sets converts them.
 DATASETS.update({name: (_fetched(name), source.what) for name, source in SOURCES.items()})
-
-
-def code_commit() -> Optional[str]:
-    """The checkout's commit (the code being measured), or None outside a git checkout."""
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _timed(fit: Callable[[], np.ndarray], y: np.ndarray) -> dict:
@@ -165,14 +152,6 @@ def vade(x: np.ndarray, y: np.ndarray, k: int, seed: int, run_dir: Path, setting
             "collapse": model.metrics_.get("collapse"), "config": model.config_.to_dict()}
 
 
-def finished_record(runs_dir: Path, name: str, seed: int, settings: dict) -> tuple[Path, Optional[dict]]:
-    """Where the record of one dataset and seed lives, and that record when a finished one was made
-    with ``settings`` (else None: it is made anew)."""
-    path = runs_dir / name / f"seed-{seed}" / "result.json"
-    record = json.loads(path.read_text()) if path.exists() else None
-    return path, record if record is not None and record.get("settings") == settings else None
-
-
 def run_one(name: str, x: np.ndarray, y: np.ndarray, seed: int, runs_dir: Path, settings: dict,
             command: str) -> dict:
     """The record of one dataset and seed, read back when a finished one matches ``settings``."""
@@ -229,56 +208,6 @@ def markdown(table: dict) -> str:
                      f"{100 * r['vade_acc']:.1f} ({r['vade_nmi']:.3f}) | {r['vade_seconds']:.0f} | "
                      f"{r['largest_cluster_max']:.2f} | {holds} |")
     return "\n".join(lines) + "\n"
-
-
-def suite_parser(description: str, choices, runs_dir: str) -> argparse.ArgumentParser:
-    """The arguments of a benchmark over the suite: where its sets' files are, which sets and seeds,
-    the runs folder, the record, and VaDEClustering settings for every fit (``--set``)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--data-dir", type=Path, help="folder of the fetched sets' NAME.npz files")
-    parser.add_argument("--mnist-dir", type=Path, help="MNIST's IDX files")
-    parser.add_argument("--fashion-dir", type=Path, help="Fashion-MNIST's IDX files")
-    parser.add_argument("--datasets", nargs="+", choices=choices, default=list(DATASETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--runs-dir", type=Path, default=Path(runs_dir))
-    parser.add_argument("--out", type=Path, help="the gathered record (JSON; a .md table beside it)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="a VaDEClustering setting (settings=) for every fit, to compare recipes")
-    return parser
-
-
-def suite_sets(args: argparse.Namespace, loaders: dict) -> tuple[list[tuple], list[str]]:
-    """(name, x, y) of each set ``args.datasets`` names whose files are given (``loaders``: name ->
-    Suite -> (x, y) or None), and the names skipped for want of them."""
-    suite = Suite(args.data_dir, args.mnist_dir, args.fashion_dir)
-    loaded, skipped = [], []
-    for name in args.datasets:
-        arrays = loaders[name](suite)
-        if arrays is None:
-            skipped.append(name)
-            print(f"{name}: skipped, its files are not given", flush=True)
-        else:
-            loaded.append((name, *arrays))
-    return loaded, skipped
-
-
-def over_suite(sets: list[tuple], seeds: list[int], run: Callable, line: Callable) -> list[dict]:
-    """``run(name, x, y, seed)``'s record for every set and seed, each told in ``line(name, seed,
-    record)`` as it finishes."""
-    records = []
-    for name, x, y in sets:
-        for seed in seeds:
-            records.append(run(name, x, y, seed))
-            print(line(name, seed, records[-1]), flush=True)
-    return records
-
-
-def write_record(out: Optional[Path], record: dict, table: str) -> None:
-    """Print the markdown ``table``; with ``out``, write ``record`` there (JSON) and the table beside it."""
-    print(table, end="")
-    if out is not None:
-        files.write_json(out, record)
-        out.with_suffix(".md").write_text(table)
 
 
 def main(argv=None) -> int:

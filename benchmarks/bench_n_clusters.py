@@ -28,11 +28,10 @@ from typing import Optional
 
 import numpy as np
 
-from benchmarks.bench_datasets import (
-    DATASETS,
+from benchmarks.bench_datasets import DATASETS, estimator_arguments
+from benchmarks.suite import (
     Suite,
     code_commit,
-    estimator_arguments,
     finished_record,
     over_suite,
     suite_parser,
@@ -183,7 +182,7 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     from vade_tf.dotted import parse_override
 
-    parser = suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters")
+    parser = suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters", default=DATASETS)
     parser.add_argument("--fixed", type=Path, help="a bench_datasets record of the fixed-K runs to compare")
     args = parser.parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
