@@ -26,12 +26,12 @@ def command_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def run_cli(body: Callable[[], int], verbose: bool = False) -> int:
-    """``body()``'s exit code, or the one-line report of the error that ended it, on stderr; unless
-    ``verbose``, TensorFlow's own log is kept out of the console (``load_tensorflow``)."""
-    quiet_native_log(verbose)
+def run_cli(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``body(args)``'s exit code, or the one-line report of the error that ended it, on stderr;
+    unless ``args.verbose``, TensorFlow's own log is kept out of the console (``load_tensorflow``)."""
+    quiet_native_log(args.verbose)
     try:
-        return body()
+        return body(args)
     except USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -68,8 +68,7 @@ def build_experiment(args):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args), args.verbose)
+    return run_cli(run, parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,8 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: export(args), args.verbose)
+    return run_cli(export, parse_args(argv))
 
 
 def export(args: argparse.Namespace) -> int:

@@ -28,8 +28,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: predict(args), args.verbose)
+    return run_cli(predict, parse_args(argv))
 
 
 def predict(args: argparse.Namespace) -> int:

@@ -27,8 +27,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: train(args), args.verbose)
+    return run_cli(train, parse_args(argv))
 
 
 def train(args: argparse.Namespace) -> int:
