@@ -22,32 +22,30 @@ def log_value(value) -> float:
     return float(np.reshape(value, ()))
 
 
-class EpochReport:
+class EpochReport(keras.callbacks.Callback):
     """``<label> <epoch>/<epochs> (<duration>): key value ...`` of the ``keys`` an epoch's logs hold,
     printed when it ends; on a terminal, Keras's live bar of its steps instead. Silent unless
-    ``verbose``."""
+    ``verbose``. A Keras callback: the loop's ``params`` give ``epochs`` and ``steps`` (per epoch)."""
 
-    def __init__(self, verbose: int, label: str, epochs: int, keys: Sequence[str]):
-        self.verbose, self.label, self.epochs, self.keys = verbose, label, epochs, keys
+    def __init__(self, verbose: int, label: str, keys: Sequence[str]):
+        super().__init__()
+        self.verbose, self.label, self.keys = verbose, label, keys
         self.live = bool(verbose) and sys.stdout.isatty()
         self.bar, self.start = None, time.perf_counter()
 
-    def begin(self, epoch: int, steps: int) -> None:
-        """Epoch ``epoch`` (0-based) starts, with ``steps`` steps to run."""
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
         self.start = time.perf_counter()
         if self.live:
-            print(f"{self.label} {epoch + 1}/{self.epochs}")
-            self.bar = keras.utils.Progbar(steps)
+            print(f"{self.label} {epoch + 1}/{self.params['epochs']}")
+            self.bar = keras.utils.Progbar(self.params["steps"])
 
-    def advance(self, done: int, logs: dict) -> None:
-        """``done`` of the epoch's steps have run, with the running means ``logs`` (scalar tensors)."""
-        if self.bar is not None:
-            self.bar.update(done, [(key, log_value(logs[key])) for key in self.keys if key in logs])
+    def on_train_batch_end(self, batch: int, logs=None) -> None:
+        if self.bar is not None:  # logs: the epoch's running means, as scalar tensors
+            self.bar.update(batch + 1, [(key, log_value(logs[key])) for key in self.keys if key in logs])
 
-    def end(self, epoch: int, logs: dict) -> None:
-        """Epoch ``epoch`` ended whole, with ``logs``."""
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
         if self.verbose and not self.live:
             shown = " ".join(f"{key} {logs[key]:.{3 if key in LOSS_KEYS else 4}f}" for key in self.keys
                              if key in logs)
-            print(f"{self.label} {epoch + 1}/{self.epochs} ({duration(time.perf_counter() - self.start)}): "
-                  f"{shown}", flush=True)
+            print(f"{self.label} {epoch + 1}/{self.params['epochs']} "
+                  f"({duration(time.perf_counter() - self.start)}): {shown}", flush=True)

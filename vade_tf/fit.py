@@ -24,7 +24,7 @@ from vade_tf.evaluation import EpochScores
 from vade_tf.inference import BATCH_SIZE
 from vade_tf.model import VaDE
 from vade_tf.resume import Checkpoints, TrainingState, checkpoint_identity
-from vade_tf.summaries import EpochScalars, RunSummaries
+from vade_tf.summaries import EpochScalars
 from vade_tf.timing import Stopwatch
 
 # What each epoch's line shows (those its logs hold): the ELBO and its terms, then the scores.
@@ -155,9 +155,8 @@ def epoch_blocks(first_epoch: int, skip: int, epochs: int, warmup_epochs: int) -
 
 
 def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Path,
-             checkpoint_dir: Path, verbose: int, summaries: Optional[RunSummaries] = None,
-             partition: Optional[np.ndarray] = None, stopwatch: Optional[Stopwatch] = None,
-             evaluation: Optional[Dataset] = None,
+             checkpoint_dir: Path, verbose: int, partition: Optional[np.ndarray] = None,
+             stopwatch: Optional[Stopwatch] = None, evaluation: Optional[Dataset] = None,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
     """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
 
@@ -166,13 +165,17 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     of Eq. 16's (``VaDE.train_step``). After each execution of steps: stop at a non-finite loss or a
     signal, or save a checkpoint when one is due (``resume.Checkpoints``). After each epoch, in this
     order: its scores (``evaluation.EpochScores``: ACC/NMI/ARI with labels, ``partition_agreement``,
-    ``evaluation``'s split), its record in the history, its printed line, its TensorBoard scalars,
-    ``summaries`` (``RunSummaries``), then the checkpoint, which saves the history with it.
+    ``evaluation``'s split), its record in the history, the callbacks, then the checkpoint, which
+    saves the history with it.
 
     It resumes from the newest usable checkpoint in ``checkpoint_dir`` (weights, optimizer moments,
     RNG, the position inside an epoch), so re-running after a crash continues the same trajectory.
-    ``callbacks`` (Keras callbacks, for tests and extensions) are told of each epoch's begin and end
-    and each execution's end, after the loop's own work at that point.
+    The callbacks report what the loop did and change nothing it does, so their order does not
+    matter: the printed line (``console.EpochReport``), the TensorBoard scalars
+    (``summaries.EpochScalars``), then ``callbacks`` (Keras callbacks: the run's
+    ``summaries.RunSummaries``, a test's probe). Keras's ``params`` give them ``epochs`` and
+    ``steps`` per epoch; they hear of each epoch's begin and end, each execution's end (as
+    ``on_train_batch_end`` of its last batch) and, when this call trained the last epoch, the end.
     Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
     """
     t = config.train
@@ -203,11 +206,10 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     stopwatch = stopwatch or Stopwatch()
     scores = EpochScores(model, data.x, data.y, verbose, partition, evaluation, t.jit_compile) \
         if t.eval_every_epoch else None
-    report = EpochReport(verbose, "epoch", t.epochs, EPOCH_LINE_KEYS)
-    scalars = EpochScalars(log_dir)
+    listeners = keras.callbacks.CallbackList(
+        [EpochReport(verbose, "epoch", EPOCH_LINE_KEYS), EpochScalars(log_dir), *callbacks], model=model,
+        epochs=t.epochs, steps=steps_per_epoch, verbose=verbose)
     validation = None if validation_x is None else inference_dataset(validation_x, BATCH_SIZE)
-    for callback in callbacks:
-        callback.set_model(model)
 
     def batches(first: int, last: int, skip: int, log_gamma: Optional[np.ndarray]) -> tf.data.Dataset:
         if workers == 1:
@@ -216,6 +218,9 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
             train_x, batch_size, seed, first, last, skip, (context.input_pipeline_id, workers)))
 
     warmup_epochs = t.partition_warmup_epochs if warmup_gamma is not None else 0
+    trains = first_epoch < t.epochs  # else a finished run, read back
+    if trains:
+        listeners.on_train_begin()
     with checkpoints.catching_signals():
         for first, last, skip in epoch_blocks(first_epoch, skip, t.epochs, warmup_epochs):
             iterator = batch_iterator(model, batches(first, last, skip,
@@ -224,19 +229,13 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
                 steps = steps_per_epoch - (skip if epoch == first else 0)
                 learning_rate = float(model.optimizer.learning_rate)  # this epoch's
                 model.reset_metrics()
-                report.begin(epoch, steps)
-                if summaries is not None:
-                    summaries.epoch_begin()
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch)
+                listeners.on_epoch_begin(epoch)
 
                 def after(done: int, logs: dict, epoch=epoch, before=steps_per_epoch - steps) -> None:
                     loss = log_value(logs["loss"])
                     with stopwatch.phase("checkpoints"):
                         checkpoints.after_steps(epoch, before + done, steps_per_epoch, loss)
-                    report.advance(done, logs)
-                    for callback in callbacks:
-                        callback.on_train_batch_end(before + done - 1, logs)
+                    listeners.on_train_batch_end(before + done - 1, logs)
 
                 start, saving = time.perf_counter(), stopwatch.seconds.get("checkpoints", 0.0)
                 logs = {name: log_value(value) for name, value in
@@ -251,16 +250,11 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
                     with stopwatch.phase("evaluation"):
                         logs.update(scores(epoch))
                 history.append({"epoch": epoch + 1, "learning_rate": learning_rate, **logs})
-                report.end(epoch, logs)
                 with stopwatch.phase("summaries"):
-                    scalars.write(epoch, {**logs, "learning_rate": learning_rate})
-                    if summaries is not None:
-                        summaries.epoch_end(epoch)
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs)
+                    listeners.on_epoch_end(epoch, {**logs, "learning_rate": learning_rate})
                 with stopwatch.phase("checkpoints"):
                     checkpoints.after_epoch(epoch, last=epoch + 1 == t.epochs)
-    if summaries is not None and first_epoch < t.epochs:  # this call trained: the end's pictures
+    if trains:  # the end's pictures
         with stopwatch.phase("summaries"):
-            summaries.run_end()
+            listeners.on_train_end()
     return history

@@ -58,23 +58,20 @@ def _fit(model: VaDE, autoencoder: keras.Model, x: np.ndarray, loss, epochs: int
                                                             noise_rate=noise_rate))
     if verbose:
         print(f"pretraining {tag}: {epochs} epochs")
-    report = EpochReport(verbose, f"pretraining {tag}", epochs, ("loss",))
-    scalars = None if log_dir is None else EpochScalars(log_dir / tag.replace(" ", "_"))
-    for callback in callbacks:
-        callback.set_model(autoencoder)
+    scalars = [] if log_dir is None else [EpochScalars(log_dir / tag.replace(" ", "_"))]
+    listeners = keras.callbacks.CallbackList(
+        [EpochReport(verbose, f"pretraining {tag}", ("loss",)), *scalars, *callbacks], model=autoencoder,
+        epochs=epochs, steps=steps, verbose=verbose)
     losses = []
+    listeners.on_train_begin()
     for epoch in range(epochs):
         autoencoder.reset_metrics()
-        report.begin(epoch, steps)
-        for callback in callbacks:
-            callback.on_epoch_begin(epoch)
-        logs = {"loss": log_value(train_steps(autoencoder, iterator, steps, report.advance)["loss"])}
-        losses.append(logs["loss"])
-        report.end(epoch, logs)
-        if scalars is not None:
-            scalars.write(epoch, logs)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
+        listeners.on_epoch_begin(epoch)
+        logs = train_steps(autoencoder, iterator, steps,
+                           lambda done, logs: listeners.on_train_batch_end(done - 1, logs))
+        losses.append(log_value(logs["loss"]))
+        listeners.on_epoch_end(epoch, {"loss": losses[-1]})
+    listeners.on_train_end()
     return losses
 
 

@@ -116,8 +116,8 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
         partition = load_partition(config, restart_dir)
         start = time.perf_counter()
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
-                           summaries=summaries, partition=partition, stopwatch=stopwatch,
-                           evaluation=evaluation_data)
+                           partition=partition, stopwatch=stopwatch, evaluation=evaluation_data,
+                           callbacks=[summaries])
         if verbose:
             print(f"VaDE training, {epochs} epochs ... {duration(time.perf_counter() - start)}", flush=True)
         with stopwatch.phase("final_evaluation", say="final evaluation" if verbose else None):

@@ -1,7 +1,7 @@
 """What a VaDE run shows in TensorBoard of each epoch: its logs as scalars (``EpochScalars``), and
-beyond them (``RunSummaries``) what the paper's figures show and what tells a run is healthy. The
-training loop (``fit.fit_vade``) calls them at each epoch's end, after the epoch's scores
-(``evaluation.EpochScores``).
+beyond them (``RunSummaries``) what the paper's figures show and what tells a run is healthy. Both are
+Keras callbacks, which the training loop (``fit.fit_vade``) tells of each epoch's end after the
+epoch's scores (``evaluation.EpochScores``); neither depends on the other's order.
 
 Per epoch: learning rates, steps per second, histograms of pi, mu_c, sigma_c^2 and a warning when a
 cluster's weight falls below ``logging.min_cluster_weight`` (mixture collapse). Every
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -34,17 +35,17 @@ PROJECTOR_DIR = "projector"  # the Embedding Projector's run, inside each restar
 EMBEDDING_TENSOR = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-class EpochScalars:
+class EpochScalars(keras.callbacks.Callback):
     """Each epoch's logs as TensorBoard scalars named as Keras's TensorBoard callback names them:
     ``epoch_<name>`` under ``log_dir/train``, the validation logs (``val_<name>``) as ``epoch_<name>``
-    under ``log_dir/validation``."""
+    under ``log_dir/validation``, at step ``epoch`` (0-based) as Keras writes them."""
 
     def __init__(self, log_dir: Path):
+        super().__init__()
         self.log_dir = Path(log_dir)
         self.writers: dict = {}
 
-    def write(self, epoch: int, logs: dict) -> None:
-        """Write epoch ``epoch``'s (0-based) ``logs``, at step ``epoch`` as Keras does."""
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
         for split, names in (("train", [n for n in logs if not n.startswith("val_")]),
                              ("validation", [n for n in logs if n.startswith("val_")])):
             if not names:
@@ -57,14 +58,16 @@ class EpochScalars:
             self.writers[split].flush()
 
 
-class RunSummaries:
+class RunSummaries(keras.callbacks.Callback):
     """Writes the summaries described in the module docstring of ``model``'s training to ``log_dir``
     and PNGs to ``figure_dir``."""
 
     def __init__(self, model, data: Dataset, logging, log_dir: Path, figure_dir: Path, seed: int,
                  hparams: Optional[dict] = None, verbose: int = 1, epochs: Optional[int] = None,
                  jit_compile: bool = True):
-        self.model, self.jit_compile = model, jit_compile
+        super().__init__()
+        self.set_model(model)
+        self.jit_compile = jit_compile
         self.epochs = epochs  # the end-of-run pictures wait for the last epoch (a resumed run fits twice)
         self.data, self.logging, self.seed, self.verbose = data, logging, seed, verbose
         self.log_dir, self.figure_dir = Path(log_dir), Path(figure_dir)
@@ -199,12 +202,12 @@ class RunSummaries:
                     save_png=True)
 
     # ----------------------------------------------------------------------------- the loop's calls
-    def epoch_begin(self) -> None:
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
         """An epoch starts: its steps per second are counted from here."""
         self.epoch_start = time.perf_counter()
         self.steps_before = int(self.model.optimizer.iterations.numpy())
 
-    def epoch_end(self, epoch: int) -> None:
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
         """Epoch ``epoch`` (0-based) has ended, and was trained whole."""
         self.last_epoch = epoch
         step = epoch + 1
@@ -234,7 +237,7 @@ class RunSummaries:
         self.light_cluster_said = self.light_cluster_said or light
         self.writer.flush()
 
-    def run_end(self) -> None:
+    def on_train_end(self, logs=None) -> None:
         """Training has ended without a stop: after the run's last epoch, the final pictures."""
         step = self.last_epoch + 1
         if self.epochs is not None and step < self.epochs:  # a restart's first phase, trained on later
