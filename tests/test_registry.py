@@ -1,5 +1,5 @@
-"""The extension points: a dataset, an architecture or a baseline added by one registry entry is
-valid everywhere a config, a run, an experiment table and an export look for it."""
+"""The extension points: a dataset, an architecture, a start, a pretraining or a baseline added by one
+registry entry is valid everywhere a config, a run, an experiment table and an export look for it."""
 import json
 from dataclasses import dataclass
 
@@ -134,3 +134,33 @@ def test_a_baseline_added_in_the_registry_alone_runs_like_the_papers(tmp_path, m
     metrics = train_and_evaluate(config, tmp_path / "run", verbose=0, data=toy_rows(0.05))
     assert metrics["method"] == "kmeans" and metrics["acc"] == 1.0 and metrics["baseline"]["inertia"] > 0
     assert (tmp_path / "run" / rundir.CONFIG_FILE).is_file()
+
+
+def alternate_start(z, x, n_clusters, covariance, config, seed):
+    """A toy start: sample i in cluster i mod K, kept by the prior (``partition_moments``)."""
+    from vade_tf.partition import StartingMixture, partition_moments
+
+    assignments = np.arange(len(z)) % n_clusters
+    return StartingMixture(*partition_moments(z, assignments, n_clusters, covariance), assignments)
+
+
+def constant_pretraining(model, x, config, seed, verbose, log_dir, jit_compile):
+    """A toy pretraining that leaves the networks as initialised and reports one loss."""
+    return {"constant": [float(config.learning_rate)]}
+
+
+def test_a_start_and_a_pretraining_added_in_the_registry_alone_run(tmp_path, monkeypatch):
+    """pretrain.mixture_init and pretrain.method name registry entries: one defined here is a valid
+    value, runs, and its partition and losses are what the run's pretraining cache keeps."""
+    with pytest.raises(ConfigError, match="pretrain.mixture_init: unknown value 'alternate'"):
+        load_config(overrides={"pretrain.mixture_init": "alternate"})
+    monkeypatch.setitem(registry.STARTS, "alternate", registry.StartEntry(alternate_start, "i mod K"))
+    monkeypatch.setitem(registry.PRETRAININGS, "constant", registry.PretrainingEntry(constant_pretraining))
+    config = load_config(overrides={
+        "model.n_clusters": 3, "model.networks.hidden_dims": [16], "model.latent_dim": 2,
+        "pretrain.method": "constant", "pretrain.learning_rate": 0.5, "pretrain.mixture_init": "alternate",
+        "train.epochs": 1, "train.batch_size": 32, **FAST})
+    train_and_evaluate(config, tmp_path / "run", verbose=0, data=toy_rows(0.05))
+    cache = tmp_path / "run" / rundir.PRETRAIN_DIR
+    np.testing.assert_array_equal(np.load(cache / rundir.PRETRAIN_PARTITION), np.arange(240) % 3)
+    assert json.loads((cache / rundir.PRETRAIN_INFO).read_text())["losses"] == {"constant": [0.5]}

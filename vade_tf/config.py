@@ -16,12 +16,17 @@ from typing import Any, Optional
 from vade_tf import validation
 from vade_tf.dotted import apply_overrides
 from vade_tf.errors import ConfigError
-from vade_tf.registry import ARCHITECTURES, DATASETS, LIKELIHOODS, METHODS, options_schema
+from vade_tf.registry import (
+    ARCHITECTURES,
+    DATASETS,
+    LIKELIHOODS,
+    METHODS,
+    PRETRAININGS,
+    STARTS,
+    options_schema,
+)
 from vade_tf.validation import AUTO, fill_sections, section, setting
 
-# How the starting partition is made (pretrain.mixture_init): a GMM, spectral clustering or UMAP + GMM
-# of the pretrained latent means, or k-means of the features as given.
-START_METHODS = ("gmm", "spectral", "umap", "kmeans")
 # How a Gaussian model scales its features (model.standardize).
 SCALINGS = ("features", "global", "none")
 
@@ -99,7 +104,7 @@ class ModelConfig:
 class PretrainConfig:
     # "stacked_denoising" (DEC: greedy layer-wise denoising AEs, then end-to-end fine-tuning),
     # "denoising" (end-to-end with masking noise), "plain" (end-to-end, no noise) or "none".
-    method: str = setting("plain", choices=("stacked_denoising", "denoising", "plain", "none"))
+    method: str = setting("plain", choices=PRETRAININGS)
     # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising");
     # "auto": about 1,000 steps, within [20, 300] epochs.
     epochs: int = setting(AUTO, minimum=0, auto=True)
@@ -125,11 +130,11 @@ class PretrainConfig:
     # but "gmm" where the latent is as wide as the data (D <= model.latent_dim: a table of a few
     # measurements, which the autoencoder does not compress, so its clusters keep the shapes a
     # mixture fits; ecoli, yeast) and for streamed features (the graph would hold every sample).
-    mixture_init: str = setting(AUTO, choices=START_METHODS, auto=True)
+    mixture_init: str = setting(AUTO, choices=STARTS, auto=True)
     # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
     # keeps the one whose final ELBO is highest (never the labels). ["kmeans"] adds k-means of the
     # features as given; offered, not the default (docs/guide.md, step 11). Needs in-memory features.
-    other_starts: tuple[str, ...] = setting((), choices=START_METHODS)
+    other_starts: tuple[str, ...] = setting((), choices=STARTS)
     # Neighbours per point in that graph (each shipped config states the number it was measured
     # with). "auto": the mean cluster size N / K within [5, 40] (40 was chosen on the digits by the
     # final ELBO, docs/guide.md): a graph with more neighbours than a cluster has samples ties each

@@ -26,12 +26,9 @@ from vade_tf.metrics import clustering_scores
 from vade_tf.model import VaDE
 from vade_tf.partition import initialise_mixture
 from vade_tf.pretrain import pretrain_autoencoder
+from vade_tf.registry import STARTS
 from vade_tf.scaling import feature_moments
 from vade_tf.timing import Stopwatch
-
-# pretrain.mixture_init -> what partitions the pretrained latent, for the console.
-PARTITION_NAMES = {"spectral": "spectral clustering of the latent means", "gmm": "GMM of the latent means",
-                   "umap": "UMAP + GMM of the latent means", "kmeans": "k-means of the features"}
 
 
 def model_spec(config: Config, input_dim: int, seed: int) -> dict:
@@ -134,7 +131,7 @@ def initialise(model: VaDE, data: Dataset, config: Config, seed: int, cache: Pat
         with stopwatch.phase("pretraining", say=said):
             history = pretrain_autoencoder(model, data.x, config.pretrain, seed, verbose, log_dir,
                                            config.train.jit_compile)
-    partition_name = PARTITION_NAMES[config.pretrain.mixture_init]
+    partition_name = STARTS[config.pretrain.mixture_init].title
     with stopwatch.phase("partition", say=partition_name if verbose else None):
         assignments = initialise_mixture(model, data.x, config.pretrain, seed, config.train.jit_compile)
     cache.mkdir(parents=True, exist_ok=True)

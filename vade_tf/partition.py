@@ -1,15 +1,18 @@
 """The starting partition: the pretrained latent means cut into K clusters, and the Gaussian mixture
 made from them that VaDE's prior starts at.
 
-``pretrain.mixture_init``: "gmm" (the paper: a GaussianMixture on the latent), "spectral" (spectral
-clustering of the latent's nearest-neighbour graph) or "umap" (N2D: UMAP, then a GaussianMixture);
-for the last two the prior takes each cluster's share, mean and covariance. Pretrained clusters are
+``pretrain.mixture_init`` names one of ``registry.STARTS``: "gmm" (the paper: a GaussianMixture on
+the latent), "spectral" (spectral clustering of the latent's nearest-neighbour graph), "umap" (N2D:
+UMAP, then a GaussianMixture) or "kmeans" (k-means of the features); for all but "gmm" the prior
+takes each cluster's share, mean and covariance. A start is a function (z, x, K, covariance, the
+pretrain config, seed) -> ``StartingMixture``. Pretrained clusters are
 curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (docs/guide.md,
 "How the model is initialised", has the measurements behind the default).
 """
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -17,6 +20,7 @@ from sklearn.manifold import SpectralEmbedding
 from sklearn.mixture import GaussianMixture
 
 from vade_tf.inference import encode_means
+from vade_tf.registry import STARTS, resolve
 
 
 def gaussian_mixture(features: np.ndarray, n_clusters: int, n_init: int, seed: int,
@@ -120,23 +124,52 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
     return counts / counts.sum(), means, covariances + ridge
 
 
+class StartingMixture(NamedTuple):
+    """A starting partition and the Gaussian mixture in the latent that VaDE's prior starts at."""
+    weights: np.ndarray      # [K]
+    means: np.ndarray        # [K, J]
+    covariances: np.ndarray  # variances [K, J] ("diag") or matrices [K, J, J] ("full")
+    assignments: np.ndarray  # a hard cluster for every sample [N]
+
+
+def gmm_start(z: np.ndarray, x, n_clusters: int, covariance: str, config, seed: int) -> StartingMixture:
+    """The paper's start: a GaussianMixture of the latent means (``pretrain.gmm_covariance``), whose
+    fit is the prior's start."""
+    return StartingMixture(*fit_mixture(z, n_clusters, config.gmm_n_init, seed, config.gmm_covariance))
+
+
+def _kept(z: np.ndarray, assignments: np.ndarray, n_clusters: int, covariance: str,
+          config) -> StartingMixture:
+    """The mixture that keeps the partition ``assignments`` (``partition_moments``)."""
+    return StartingMixture(*partition_moments(z, assignments, n_clusters, covariance, config.prior_shrinkage),
+                           assignments)
+
+
+def spectral_start(z: np.ndarray, x, n_clusters: int, covariance: str, config, seed: int) -> StartingMixture:
+    """Spectral clustering of the latent means (``spectral_partition``), kept by the prior."""
+    return _kept(z, spectral_partition(z, n_clusters, config.spectral_neighbors, config.gmm_n_init, seed),
+                 n_clusters, covariance, config)
+
+
+def umap_start(z: np.ndarray, x, n_clusters: int, covariance: str, config, seed: int) -> StartingMixture:
+    """UMAP + GMM of the latent means (``umap_partition``), kept by the prior."""
+    return _kept(z, umap_partition(z, n_clusters, config.umap_neighbors, config.gmm_n_init, seed), n_clusters,
+                 covariance, config)
+
+
+def kmeans_start(z: np.ndarray, x, n_clusters: int, covariance: str, config, seed: int) -> StartingMixture:
+    """k-means of the features ``x`` as given (``input_kmeans_partition``), kept by the prior in the
+    latent."""
+    return _kept(z, input_kmeans_partition(x, n_clusters, config.gmm_n_init, seed), n_clusters, covariance,
+                 config)
+
+
 def initialise_mixture(model, x: np.ndarray, config, seed: int, jit_compile: bool = True) -> np.ndarray:
-    """Make the starting partition (``mixture_init``: a GMM, spectral clustering or UMAP + GMM of the
-    latent means, or k-means of the features ``x``), set pi, mu_c, sigma_c^2 from it in the latent,
-    and return the partition: a hard cluster for every sample."""
-    z = encode_means(model, x, jit_compile)
-    if config.mixture_init in ("spectral", "umap", "kmeans"):
-        if config.mixture_init == "spectral":
-            assignments = spectral_partition(z, model.n_clusters, config.spectral_neighbors,
-                                             config.gmm_n_init, seed)
-        elif config.mixture_init == "umap":
-            assignments = umap_partition(z, model.n_clusters, config.umap_neighbors, config.gmm_n_init, seed)
-        else:
-            assignments = input_kmeans_partition(x, model.n_clusters, config.gmm_n_init, seed)
-        weights, means, covariances = partition_moments(z, assignments, model.n_clusters,
-                                                        model.prior.covariance, config.prior_shrinkage)
-    else:
-        weights, means, covariances, assignments = fit_mixture(z, model.n_clusters, config.gmm_n_init, seed,
-                                                               config.gmm_covariance)
-    model.prior.set_mixture(weights, means, covariances)
-    return assignments
+    """Make the starting partition that ``config.mixture_init`` names (``registry.STARTS``) of the
+    latent means, or of the features ``x``, set pi, mu_c, Sigma_c from it in the latent, and return the
+    partition: a hard cluster for every sample."""
+    start = resolve(STARTS[config.mixture_init].start)
+    mixture = start(encode_means(model, x, jit_compile), x, model.n_clusters, model.prior.covariance, config,
+                    seed)
+    model.prior.set_mixture(mixture.weights, mixture.means, mixture.covariances)
+    return mixture.assignments

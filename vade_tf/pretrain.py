@@ -1,10 +1,11 @@
 """Autoencoder pretraining of the encoder's mean path g and the decoder f, before VaDE trains them.
 
-``pretrain.method``: "stacked_denoising" (DEC's recipe: greedy layer-wise denoising autoencoders,
-masking noise on each layer's input, then end-to-end fine-tuning), "denoising" or "plain" (end to
-end, with or without masking noise), or "none". The paper pretrains a stacked autoencoder and its
-authors never released that code; weak pretraining is why reimplementations stall below the paper
-(docs/guide.md, "How the model is initialised", compares them).
+``pretrain.method`` names one of ``registry.PRETRAININGS``: "stacked_denoising" (DEC's recipe:
+greedy layer-wise denoising autoencoders, masking noise on each layer's input, then end-to-end
+fine-tuning), "denoising" or "plain" (end to end, with or without masking noise), or "none". The
+paper pretrains a stacked autoencoder and its authors never released that code; weak pretraining
+is why reimplementations stall below the paper (docs/guide.md, "How the model is initialised",
+compares them).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from vade_tf.distribute import replicated
 from vade_tf.fit import batch_iterator, network_optimizer, train_steps
 from vade_tf.inference import batched
 from vade_tf.model import VaDE
+from vade_tf.registry import PRETRAININGS, resolve
 from vade_tf.summaries import EpochScalars
 
 
@@ -114,16 +116,29 @@ def pretrain_end_to_end(model: VaDE, x: np.ndarray, config, seed: int, noise_rat
                 "end-to-end", verbose, log_dir, jit_compile, callbacks)
 
 
+def stacked_denoising(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
+                      log_dir: Optional[Path] = None, jit_compile: bool = True) -> dict:
+    """DEC's recipe: greedy layer-wise denoising autoencoders, then end-to-end fine-tuning."""
+    return {"layerwise": pretrain_stacked(model, x, config, seed, verbose, log_dir, jit_compile),
+            "finetune": pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir, jit_compile)}
+
+
+def denoising(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0, log_dir: Optional[Path] = None,
+              jit_compile: bool = True) -> dict:
+    """End to end, with masking noise (``pretrain.noise_rate``) on the inputs."""
+    return {"finetune": pretrain_end_to_end(model, x, config, seed, config.noise_rate, verbose, log_dir,
+                                            jit_compile)}
+
+
+def plain(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0, log_dir: Optional[Path] = None,
+          jit_compile: bool = True) -> dict:
+    """End to end, without noise."""
+    return {"finetune": pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir, jit_compile)}
+
+
 def pretrain_autoencoder(model: VaDE, x: np.ndarray, config, seed: int, verbose: int = 0,
                          log_dir: Optional[Path] = None, jit_compile: bool = True) -> dict:
-    """Train the encoder's mean path and the decoder as the configured autoencoder; returns the losses.
-    ``jit_compile``: XLA-compile the steps (``train.jit_compile``)."""
-    history: dict = {}
-    if config.method == "stacked_denoising":
-        history["layerwise"] = pretrain_stacked(model, x, config, seed, verbose, log_dir, jit_compile)
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, 0.0, verbose, log_dir, jit_compile)
-    elif config.method in ("denoising", "plain"):
-        noise = config.noise_rate if config.method == "denoising" else 0.0
-        history["finetune"] = pretrain_end_to_end(model, x, config, seed, noise, verbose, log_dir,
-                                                  jit_compile)
-    return history
+    """Train the encoder's mean path and the decoder as ``config.method`` says (``registry.PRETRAININGS``);
+    returns the losses. ``jit_compile``: XLA-compile the steps (``train.jit_compile``)."""
+    train = PRETRAININGS[config.method].train
+    return {} if train is None else resolve(train)(model, x, config, seed, verbose, log_dir, jit_compile)

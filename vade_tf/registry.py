@@ -1,6 +1,7 @@
 """The extension points, one registry each, keyed by the names a config uses: datasets
-(``data.name``), network architectures (``model.architecture``), likelihoods (``model.likelihood``)
-and methods (``method``). A config's allowed values are these keys, so one entry here makes a name
+(``data.name``), network architectures (``model.architecture``), likelihoods (``model.likelihood``),
+pretrainings (``pretrain.method``), starting partitions (``pretrain.mixture_init``) and methods
+(``method``). A config's allowed values are these keys, so one entry here makes a name
 valid everywhere. Each entry names its code as "module:attribute", imported on use, so that checking
 a config never imports TensorFlow; a test may give the callable itself.
 """
@@ -61,6 +62,20 @@ class LikelihoodEntry:
 
 
 @dataclass(frozen=True)
+class PretrainingEntry:
+    # (model, x, PretrainConfig, seed, verbose, log_dir, jit_compile) -> its losses; None: no pretraining
+    train: Optional[Code]
+    layerwise: bool = False  # trains mirrored dense layer pairs one at a time, each layer's codes in memory
+
+
+@dataclass(frozen=True)
+class StartEntry:
+    start: Code                    # (z, x, n_clusters, covariance, PretrainConfig, seed) -> StartingMixture
+    title: str                     # what it partitions, as the console says it
+    clusters_features: bool = False  # partitions the features x themselves, which must be in memory
+
+
+@dataclass(frozen=True)
 class MethodEntry:
     title: str                        # its row in the paper's Table 2
     uses_autoencoder: bool            # trained on VaDE's pretrained networks (shares their pretraining)
@@ -103,6 +118,21 @@ ARCHITECTURES = {
 LIKELIHOODS = {
     "bernoulli": LikelihoodEntry("vade_tf.likelihoods:bernoulli", 1, support=(0.0, 1.0)),
     "gaussian": LikelihoodEntry("vade_tf.likelihoods:gaussian", 2),
+}
+
+PRETRAININGS = {
+    "stacked_denoising": PretrainingEntry("vade_tf.pretrain:stacked_denoising", layerwise=True),
+    "denoising": PretrainingEntry("vade_tf.pretrain:denoising"),
+    "plain": PretrainingEntry("vade_tf.pretrain:plain"),
+    "none": PretrainingEntry(None),
+}
+
+# pretrain.mixture_init and pretrain.other_starts: how the pretrained latent is partitioned.
+STARTS = {
+    "gmm": StartEntry("vade_tf.partition:gmm_start", "GMM of the latent means"),
+    "spectral": StartEntry("vade_tf.partition:spectral_start", "spectral clustering of the latent means"),
+    "umap": StartEntry("vade_tf.partition:umap_start", "UMAP + GMM of the latent means"),
+    "kmeans": StartEntry("vade_tf.partition:kmeans_start", "k-means of the features", clusters_features=True),
 }
 
 # In the paper's Table 2 order, which is the order of experiments' tables.

@@ -17,7 +17,7 @@ import numpy as np
 from vade_tf.data.dataset import in_memory
 from vade_tf.data.sparse import SparseRows
 from vade_tf.errors import ConfigError, DataError
-from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS
+from vade_tf.registry import ARCHITECTURES, LIKELIHOODS, METHODS, PRETRAININGS, STARTS
 
 # A value the recipe derives from the data (``recipe.resolve_auto``), allowed where a setting says auto=True.
 AUTO = "auto"
@@ -198,10 +198,10 @@ def check_config(config) -> None:
         if METHODS[config.method].fit is not None:
             raise ConfigError(f"model.n_clusters: auto is chosen from VaDE's pretrained latent; set a number "
                               f"for method={config.method}")
-    layerwise = config.pretrain.method == "stacked_denoising"
+    layerwise = PRETRAININGS[config.pretrain.method].layerwise
     if layerwise and not ARCHITECTURES[model.architecture].dense_layer_pairs:
-        raise ConfigError(f"pretrain.method: stacked_denoising trains dense layers one by one, which a "
-                          f"{model.architecture} architecture does not have; use plain or denoising")
+        raise ConfigError(f"pretrain.method: {config.pretrain.method} trains dense layers one by one, "
+                          f"which a {model.architecture} architecture does not have; use plain or denoising")
     if train.strategy == "multi_worker" and config.pretrain.from_dir is None:
         # Keras 3.15 cannot fit the (input, target) pairs of pretraining across workers.
         raise ConfigError("train.strategy=multi_worker needs pretrain.from_dir: pretrain once in one process "
@@ -218,14 +218,17 @@ def check_data(config, data) -> None:
         raise ConfigError(f"train.batch_size: got {config.train.batch_size}, larger than the "
                           f"{len(data.x)} samples of {data.name}; lower it")
     if not data.in_memory:
-        if config.pretrain.method == "stacked_denoising":
-            raise ConfigError(f"pretrain.method: stacked_denoising keeps every layer's codes in memory, "
-                              f"which {data.name}'s streamed features do not allow; use plain or denoising")
+        if PRETRAININGS[config.pretrain.method].layerwise:
+            raise ConfigError(f"pretrain.method: {config.pretrain.method} keeps every layer's codes in "
+                              f"memory, which {data.name}'s streamed features do not allow; use plain or "
+                              "denoising")
         if config.train.partition_warmup_epochs:
             raise ConfigError("train.partition_warmup_epochs needs in-memory features and one worker; set it "
                               "to 0 for this run")
-        if "kmeans" in (config.pretrain.mixture_init, *config.pretrain.other_starts):
-            raise ConfigError(f"pretrain: the kmeans start clusters the features in memory, which "
+        features = [m for m in (config.pretrain.mixture_init, *config.pretrain.other_starts)
+                    if STARTS[m].clusters_features]
+        if features:
+            raise ConfigError(f"pretrain: the {features[0]} start clusters the features in memory, which "
                               f"{data.name}'s streamed features do not allow; set pretrain.other_starts=[] "
                               "and another mixture_init")
         if config.train.validation_fraction:
