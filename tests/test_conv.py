@@ -69,7 +69,7 @@ def test_a_conv_vade_trains_on_the_digits_images(tmp_path):
     config = resolve_auto(config, data)
     model = build_model(config, data.input_dim, 0)
     assert model.network_options["image_shape"] == (8, 8, 1)  # the digits' own, filled in
-    init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
+    init, _ = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     history = fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
     final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     assert np.isfinite(final["elbo"]) and history[-1]["elbo"] > history[0]["elbo"]

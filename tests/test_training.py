@@ -15,6 +15,7 @@ from vade_tf.errors import ConfigError
 from vade_tf.evaluation import elbo_estimate, evaluate
 from vade_tf.fit import fit_vade, learning_rate_schedules, partition_log_gamma
 from vade_tf.initialise import build_model, initialise
+from vade_tf.pretraining_cache import cache_reuse, pretrain_fingerprint
 from vade_tf.recipe import resolve_auto
 from vade_tf.runs import best_restart, train_and_evaluate
 
@@ -39,7 +40,7 @@ def test_well_separated_clusters_are_recovered(tmp_path):
                                     "train.epochs": 5, "train.batch_size": 32})
     config = resolve_auto(config, data)
     model = build_model(config, data.input_dim, seed=0)
-    init = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
+    init, _ = initialise(model, data, config, 0, tmp_path / "pretrain", verbose=0)
     fit_vade(model, data, config, 0, tmp_path / "logs", tmp_path / "checkpoints", verbose=0)
     final = evaluate(model, data, config.train.elbo_draws, config.train.jit_compile)
     assert init["partition"]["acc"] > 0.95
@@ -108,11 +109,11 @@ def test_restarts_keep_the_best_elbo_not_the_best_accuracy():
 
 def test_a_cache_is_reused_whole_for_its_own_config_and_for_its_networks_under_another_mixture():
     config = load_config(overrides=TINY)
-    fingerprint = rundir.pretrain_fingerprint(config, 64, 0)
+    fingerprint = pretrain_fingerprint(config, 64, 0)
     cached = {"digest": rundir.fingerprint_digest(fingerprint), "fingerprint": fingerprint}
 
     def reuse(**overrides):
-        return rundir.cache_reuse(cached, rundir.pretrain_fingerprint(
+        return cache_reuse(cached, pretrain_fingerprint(
             load_config(overrides={**TINY, **overrides}), 64, 0))
 
     assert reuse() == "pretraining" and reuse(**{"data.dir": "/moved"}) == "pretraining"
@@ -120,20 +121,20 @@ def test_a_cache_is_reused_whole_for_its_own_config_and_for_its_networks_under_a
     assert reuse(**{"pretrain.spectral_neighbors": 10}) == "autoencoder"
     assert reuse(**{"model.covariance": "diag", "pretrain.mixture_init": "gmm"}) == "autoencoder"
     assert reuse(**{"pretrain.epochs": 3}) is None and reuse(**{"model.latent_dim": 4}) is None
-    assert rundir.cache_reuse(None, fingerprint) is None
-    assert rundir.cache_reuse(cached, rundir.pretrain_fingerprint(config, 64, 1)) is None  # another seed
+    assert cache_reuse(None, fingerprint) is None
+    assert cache_reuse(cached, pretrain_fingerprint(config, 64, 1)) is None  # another seed
 
 
 def test_the_pretraining_cache_follows_the_data_not_where_it_lives():
     here = load_config(overrides={"data.dir": "/data/a"})
     moved = load_config(overrides={"data.dir": "/elsewhere", "data.evaluate_split": "test"})
-    assert rundir.pretrain_fingerprint(here, 64, 0) == rundir.pretrain_fingerprint(moved, 64, 0)
+    assert pretrain_fingerprint(here, 64, 0) == pretrain_fingerprint(moved, 64, 0)
     conv = {"model.architecture": "conv", "pretrain.method": "plain"}
     for change in ({"model.n_clusters": 7}, {"data.split": "train"}, {"pretrain.epochs": 3}, conv):
         other = load_config(overrides={"data.dir": "/data/a", **change})
-        assert rundir.pretrain_fingerprint(other, 64, 0) != rundir.pretrain_fingerprint(here, 64, 0), change
-    plain_conv = rundir.pretrain_fingerprint(load_config(overrides=conv), 64, 0)
-    dense_conv = rundir.pretrain_fingerprint(load_config(overrides={**conv,
+        assert pretrain_fingerprint(other, 64, 0) != pretrain_fingerprint(here, 64, 0), change
+    plain_conv = pretrain_fingerprint(load_config(overrides=conv), 64, 0)
+    dense_conv = pretrain_fingerprint(load_config(overrides={**conv,
                                                                     "model.networks.dense": [32]}), 64, 0)
     assert plain_conv["model"]["networks"]["dense"] == [] and dense_conv["model"]["networks"]["dense"] == [32]
 
@@ -148,7 +149,7 @@ def test_another_number_of_clusters_reuses_the_autoencoder(tmp_path, capsys):
         config = resolve_auto(load_config(overrides={**base, **overrides}), data)
         keras.utils.set_random_seed(0)  # as each restart does before it builds its model
         model = build_model(config, data.input_dim, 0)
-        info = initialise(model, data, config, 0, tmp_path / name / rundir.PRETRAIN_DIR, verbose=1)
+        info, _ = initialise(model, data, config, 0, tmp_path / name / rundir.PRETRAIN_DIR, verbose=1)
         return model, info
 
     ten, ten_info = pretrained("k10", {"model.n_clusters": 10, "model.covariance": "diag"})

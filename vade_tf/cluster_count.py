@@ -14,7 +14,7 @@ The piece count comes first because small separated clusters have large eigenval
 the gap between two of those can exceed the gap above the zeros. Each sample's neighbours are as many
 as the smallest cluster considered holds on average (``recipe.neighbors_for`` at max_clusters), so a
 piece of the graph is never smaller than that. The run then trains the K chosen from the same
-autoencoder (``rundir.MIXTURE_KEYS``): trying every K costs one pretraining and one eigensolve.
+autoencoder (``pretraining_cache.MIXTURE_KEYS``): trying every K costs one pretraining and one eigensolve.
 """
 from __future__ import annotations
 

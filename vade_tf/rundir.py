@@ -1,5 +1,6 @@
-"""The run directory: its layout, the lock that keeps one process in it, and the fingerprints that say
-when a cached pretraining or a checkpoint may be reused."""
+"""The run directory: its layout, the files of a finished run, the lock that keeps one process in it,
+and the digests that say when a checkpoint (``training_digest``) or a cached pretraining
+(``pretraining_cache``) may be reused."""
 from __future__ import annotations
 
 import fcntl
@@ -8,7 +9,6 @@ import json
 import os
 import platform
 from pathlib import Path
-from typing import Optional
 
 from vade_tf import files
 from vade_tf.config import CHOICE_KEYS, LOCATION_KEYS, SCHEDULE_KEYS
@@ -56,7 +56,7 @@ def library_versions() -> dict:
             "scikit_learn": sklearn.__version__}
 
 
-def _computed(config) -> dict:
+def computed_fields(config) -> dict:
     """The config's sections without ``LOCATION_KEYS``, ``SCHEDULE_KEYS`` and ``CHOICE_KEYS``: what is
     computed, not where things are, when the run saves or how its number of clusters was chosen."""
     fields = config.to_dict()
@@ -66,57 +66,14 @@ def _computed(config) -> dict:
     return fields
 
 
-def pretrain_fingerprint(config, input_dim: int, seed: int) -> dict:
-    """Everything that determines the pretrained weights and the starting partition: reuse only on an
-    exact match. Where the data lives is not part of it (moving the data keeps the cache valid)."""
-    fields = _computed(config)
-    data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}  # scored, not trained on
-    model = {k: v for k,
-             v in fields["model"].items() if k != "mc_samples"}  # the ELBO's draws: not pretrained
-    pretrain = {k: v for k,
-                v in fields["pretrain"].items() if k != "other_starts"}  # trained beside this start
-    return {"data": data, "input_dim": input_dim, "seed": seed, "model": model, "pretrain": pretrain,
-            "mixed_precision": config.train.mixed_precision}
-
-
-# pretrain keys that shape only the partition of the pretrained latent, not the autoencoder.
-PARTITION_KEYS = ("gmm_n_init", "gmm_covariance", "mixture_init", "spectral_neighbors", "umap_neighbors",
-                  "prior_shrinkage")
-# model keys that shape only the mixture: the networks' weights and pretraining's batches are drawn
-# the same whatever they are, so one autoencoder serves every number of clusters.
-MIXTURE_KEYS = ("n_clusters", "covariance")
-
-
-def same_autoencoder(fingerprint: dict, other: dict) -> bool:
-    """Whether two pretrain fingerprints differ at most in the mixture and how the latent is
-    partitioned."""
-    def autoencoder(f: dict) -> dict:
-        return {**f, "model": {k: v for k, v in f["model"].items() if k not in MIXTURE_KEYS},
-                "pretrain": {k: v for k, v in f["pretrain"].items() if k not in PARTITION_KEYS}}
-    return autoencoder(fingerprint) == autoencoder(other)
-
-
 def fingerprint_digest(fingerprint: dict) -> str:
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def cache_reuse(cached: Optional[dict], fingerprint: dict) -> Optional[str]:
-    """What a pretraining cache (its init.json; None while it has none) gives a run with
-    ``fingerprint``: "pretraining" (weights and partition: an exact match), "autoencoder" (only the
-    mixture or how the latent is partitioned differ: the networks, to partition anew), or None."""
-    if cached is None:
-        return None
-    if cached.get("digest") == fingerprint_digest(fingerprint):
-        return "pretraining"
-    if same_autoencoder(cached["fingerprint"], fingerprint):
-        return "autoencoder"
-    return None
 
 
 def training_digest(config) -> str:
     """What a checkpoint must share with the config that resumes it: everything that shapes the
     trajectory (data, model, pretraining, training and seed), except how many epochs to run."""
-    fields = _computed(config)
+    fields = computed_fields(config)
     train = {k: v for k, v in fields["train"].items() if k != "epochs"}
     data = {k: v for k, v in fields["data"].items() if k != "evaluate_split"}
     return fingerprint_digest({"data": data, "model": fields["model"],

@@ -22,7 +22,7 @@ from vade_tf.dotted import flat
 from vade_tf.evaluation import EpochScores, evaluate, evaluation_scores, load_evaluation_data
 from vade_tf.fit import fit_vade
 from vade_tf.inference import cluster_assigner
-from vade_tf.initialise import build_model, initialise, load_partition
+from vade_tf.initialise import build_model, initialise
 from vade_tf.metrics import clustering_scores
 from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS, resolve
@@ -100,8 +100,8 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
     # the chief's everywhere.
     with strategy.scope():
         model = build_model(config, data.input_dim, seed)
-        init = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
-                          log_dir / "pretrain", stopwatch)
+        init, partition = initialise(model, data, config, seed, restart_dir / rundir.PRETRAIN_DIR, verbose,
+                                     log_dir / "pretrain", stopwatch)
         init = {k: v for k, v in init.items() if k not in ("fingerprint", "losses")}
         if evaluation_data is not None:
             with stopwatch.phase("evaluation"):
@@ -113,7 +113,6 @@ def _run_restart(start: Start, data: Dataset, run_dir: Path, epochs: int, verbos
         summaries = RunSummaries(model, data, config.logging, log_dir, restart_dir, seed, hparams, verbose,
                                  config.train.epochs, config.train.jit_compile)
         phase = dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
-        partition = load_partition(config, restart_dir)
         start = time.perf_counter()
         history = fit_vade(model, data, phase, seed, log_dir, restart_dir / rundir.CHECKPOINT_DIR, verbose,
                            partition=partition, stopwatch=stopwatch, evaluation=evaluation_data,
