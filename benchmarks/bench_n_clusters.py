@@ -28,26 +28,18 @@ from typing import Optional
 
 import numpy as np
 
+from benchmarks import suite
 from benchmarks.bench_datasets import DATASETS, estimator_arguments
-from benchmarks.suite import (
-    Suite,
-    code_commit,
-    finished_record,
-    over_suite,
-    suite_parser,
-    suite_sets,
-    write_record,
-)
 from vade_tf import files, rundir
 from vade_tf.metrics import clustering_scores
 
 
 def _whole(dataset: str):
-    def load(suite: Suite):
+    def load(where: suite.Suite):
         from vade_tf.config import DataConfig
         from vade_tf.data import load_dataset
 
-        directory = suite.mnist_dir if dataset == "mnist" else suite.fashion_dir
+        directory = where.mnist_dir if dataset == "mnist" else where.fashion_dir
         if directory is None:
             return None
         data = load_dataset(DataConfig(name=dataset, dir=str(directory), download=False))
@@ -106,7 +98,7 @@ def run_one(name: str, x: np.ndarray, y: np.ndarray, seed: int, runs_dir: Path, 
     """The record of one dataset and seed, read back when a finished one matches ``settings``."""
     from vade_tf import VaDEClustering
 
-    path, finished = finished_record(runs_dir, name, seed, settings)
+    path, finished = suite.finished_record(runs_dir, name, seed, settings)
     if finished is not None:
         return finished
     k_star = int(len(np.unique(y)))
@@ -120,7 +112,7 @@ def run_one(name: str, x: np.ndarray, y: np.ndarray, seed: int, runs_dir: Path, 
     metrics = model.metrics_
     record = {"dataset": name, "seed": seed, "n_samples": int(x.shape[0]), "n_features": int(x.shape[1]),
               "k_star": k_star, "max_clusters": largest, "settings": settings, "command": command,
-              "commit": code_commit(),
+              "commit": suite.code_commit(),
               "versions": rundir.library_versions(),
               "vade": {"chosen": metrics["n_clusters_chosen"], "scores": metrics["n_clusters_scores"],
                        "graph_pieces": metrics["n_clusters_graph_pieces"],
@@ -182,14 +174,14 @@ def markdown(result: dict) -> str:
 def main(argv=None) -> int:
     from vade_tf.dotted import parse_override
 
-    parser = suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters", default=DATASETS)
+    parser = suite.suite_parser(__doc__.splitlines()[0], SUITE, "runs/bench-n-clusters", default=DATASETS)
     parser.add_argument("--fixed", type=Path, help="a bench_datasets record of the fixed-K runs to compare")
     args = parser.parse_args(argv)
     settings = dict(parse_override(item) for item in args.set)
     command = "python -m benchmarks.bench_n_clusters " + " ".join(sys.argv[1:] if argv is None else argv)
     fixed = fixed_runs(args.fixed)
-    sets, skipped = suite_sets(args, SUITE)
-    records = over_suite(sets, args.seeds,
+    sets, skipped = suite.suite_sets(args, SUITE)
+    records = suite.over_suite(sets, args.seeds,
                          lambda name, x, y, seed: run_one(name, x, y, seed, args.runs_dir, settings, fixed,
                                                           command),
                          lambda name, seed, r: (
@@ -197,8 +189,9 @@ def main(argv=None) -> int:
                              f"BIC {r['bic']['chosen']}, Dirichlet {r['dirichlet']['chosen']}; "
                              f"ACC {r['vade']['final']['acc']:.4f} ({r['vade']['seconds']:.0f} s)"))
     result = summary(records)
-    write_record(args.out, {"benchmark": __doc__.splitlines()[0], "command": command, "skipped": skipped,
-                            "summary": result, "runs": records}, markdown(result))
+    record = {"benchmark": __doc__.splitlines()[0], "command": command, "skipped": skipped, "summary": result,
+              "runs": records}
+    suite.write_record(args.out, record, markdown(result))
     return 0
 
 

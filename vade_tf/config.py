@@ -13,18 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from vade_tf import validation
+from vade_tf import registry, validation
 from vade_tf.dotted import apply_overrides
 from vade_tf.errors import ConfigError
-from vade_tf.registry import (
-    ARCHITECTURES,
-    DATASETS,
-    LIKELIHOODS,
-    METHODS,
-    PRETRAININGS,
-    STARTS,
-    options_schema,
-)
 from vade_tf.validation import AUTO, fill_sections, section, setting
 
 # How a Gaussian model scales its features (model.standardize).
@@ -37,10 +28,10 @@ class DataConfig:
     # "fashion_mnist" (data.dir, else Debian's dataset-fashion-mnist package, else a download), "hhar",
     # "reuters10k", "reuters" (full RCV1, streamed from disk), "stl10", or "custom" (your own
     # .npy / .npz / .csv file at data.options.path).
-    name: str = setting("digits", choices=DATASETS)
+    name: str = setting("digits", choices=registry.DATASETS)
     # The dataset's own settings, validated by its entry's Options (registry.DATASETS): custom's path
     # and label_column (vade_tf/data/custom.py), stl10's feature_weights (vade_tf/data/stl10.py).
-    options: Any = section(lambda data: options_schema(DATASETS, data["name"]))
+    options: Any = section(lambda data: registry.options_schema(registry.DATASETS, data["name"]))
     # Directory holding the dataset's native files (MNIST: the four IDX .gz files or mnist.npz).
     dir: Optional[str] = None
     # Where stl10's extracted features and reuters's prepared shards are written (default: next to
@@ -72,7 +63,7 @@ class ModelConfig:
     latent_dim: int = setting(AUTO, minimum=1, auto=True)
     # p(x|z): "bernoulli" for data in [0, 1] (MNIST), "gaussian" for real-valued features; "auto":
     # bernoulli for intensities in [0, 1] with many values at 0 or 1 (recipe.likelihood_for), else gaussian.
-    likelihood: str = setting(AUTO, choices=LIKELIHOODS, auto=True)
+    likelihood: str = setting(AUTO, choices=registry.LIKELIHOODS, auto=True)
     # Gaussian likelihood: how the model scales the features before the networks see them, with the
     # training data's moments kept in the weights (and the SavedModel), so raw rows of any scale go in
     # and the ELBO stays the raw rows' density. "features": each feature (x - mean) / its deviation;
@@ -91,10 +82,11 @@ class ModelConfig:
     # transposed convolutions up (the student reproduction's variant), for data whose rows are images
     # (MNIST, digits, or a custom dataset given model.networks.image_shape). One module each in
     # vade_tf/architectures, named in registry.ARCHITECTURES.
-    architecture: str = setting("mlp", choices=ARCHITECTURES)
+    architecture: str = setting("mlp", choices=registry.ARCHITECTURES)
     # The architecture's own settings, validated by its Options (vade_tf/architectures/<name>.py):
     # mlp's hidden_dims; conv's filters, dense and image_shape. Unstated keys take its defaults.
-    networks: Any = section(lambda model: options_schema(ARCHITECTURES, model["architecture"]))
+    networks: Any = section(lambda model: registry.options_schema(registry.ARCHITECTURES,
+                                                                  model["architecture"]))
 
     def __post_init__(self):
         fill_sections(self)
@@ -104,7 +96,7 @@ class ModelConfig:
 class PretrainConfig:
     # "stacked_denoising" (DEC: greedy layer-wise denoising AEs, then end-to-end fine-tuning),
     # "denoising" (end-to-end with masking noise), "plain" (end-to-end, no noise) or "none".
-    method: str = setting("plain", choices=PRETRAININGS)
+    method: str = setting("plain", choices=registry.PRETRAININGS)
     # Epochs of end-to-end autoencoder training (the fine-tuning stage for "stacked_denoising");
     # "auto": about 1,000 steps, within [20, 300] epochs.
     epochs: int = setting(AUTO, minimum=0, auto=True)
@@ -130,11 +122,11 @@ class PretrainConfig:
     # but "gmm" where the latent is as wide as the data (D <= model.latent_dim: a table of a few
     # measurements, which the autoencoder does not compress, so its clusters keep the shapes a
     # mixture fits; ecoli, yeast) and for streamed features (the graph would hold every sample).
-    mixture_init: str = setting(AUTO, choices=STARTS, auto=True)
+    mixture_init: str = setting(AUTO, choices=registry.STARTS, auto=True)
     # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
     # keeps the one whose final ELBO is highest (never the labels). ["kmeans"] adds k-means of the
     # features as given; offered, not the default (docs/guide.md, step 11). Needs in-memory features.
-    other_starts: tuple[str, ...] = setting((), choices=STARTS)
+    other_starts: tuple[str, ...] = setting((), choices=registry.STARTS)
     # Neighbours per point in that graph (each shipped config states the number it was measured
     # with). "auto": the mean cluster size N / K within [5, 40] (40 was chosen on the digits by the
     # final ELBO, docs/guide.md): a graph with more neighbours than a cluster has samples ties each
@@ -255,7 +247,7 @@ class Config:
     # GaussianMixture (pretrain.gmm_n_init restarts, pretrain.gmm_covariance): "gmm" on the inputs,
     # "ae_gmm" on the pretrained autoencoder's latent means, "vae_gmm" on the latent means of a VAE
     # (the same networks and pretraining, a single N(0, I) prior, train.* settings).
-    method: str = setting("vade", choices=METHODS)
+    method: str = setting("vade", choices=registry.METHODS)
     # Free text for people: where the settings come from, where the authors' code differs.
     notes: str = ""
     data: DataConfig = field(default_factory=DataConfig)
