@@ -125,11 +125,11 @@ class PretrainConfig:
     mixture_init: str = setting(AUTO, choices=registry.STARTS, auto=True)
     # Further starts, each a partition of the same autoencoder trained as mixture_init's is; the run
     # keeps the one whose final ELBO is highest (never the labels). ["kmeans"] adds k-means of the
-    # features as given; offered, not the default (docs/guide.md, step 11). Needs in-memory features.
+    # features as given; offered, not the default (docs/guide/recipe.md, step 11). Needs in-memory features.
     other_starts: tuple[str, ...] = setting((), choices=registry.STARTS)
     # Neighbours per point in that graph (each shipped config states the number it was measured
     # with). "auto": the mean cluster size N / K within [5, 40] (40 was chosen on the digits by the
-    # final ELBO, docs/guide.md): a graph with more neighbours than a cluster has samples ties each
+    # final ELBO, docs/guide/recipe.md): a graph with more neighbours than a cluster has samples ties each
     # sample to other clusters (ORL's faces, 10 per person).
     spectral_neighbors: int = setting(AUTO, minimum=2, auto=True)
     # "umap" (N2D): UMAP of the latent means (this many neighbours) into K dimensions, then a GMM.
@@ -200,8 +200,8 @@ class TrainConfig:
     # spectral clusters) instead of the model's posterior, so the encoder first shapes the latent to
     # that partition; 0: the paper's training throughout. Needs in-memory data and one worker
     # (set 0 for streamed Reuters and multi_worker). Each shipped config's number was chosen by the
-    # final ELBO (docs/guide.md); "auto": a fifth of train.epochs, 0 where it cannot run (streamed features,
-    # several workers).
+    # final ELBO (docs/guide/recipe.md); "auto": a fifth of train.epochs, 0 where it cannot run
+    # (streamed features, several workers).
     partition_warmup_epochs: int = setting(AUTO, minimum=0, auto=True)
     # The weight of the KL terms in the loss during that warm-up (1: the ELBO itself). Above 1 the
     # encoder pulls each sample into its partition cluster's Gaussian faster than reconstruction
@@ -242,6 +242,8 @@ class LoggingConfig:
 
 @dataclass(frozen=True)
 class Config:
+    # The run's one seed: the initial weights, TensorFlow's ops, NumPy, the batches' order and the
+    # partition's restarts; restart r uses seed + r.
     seed: int = setting(0, minimum=0)
     # What is trained (the rows of the paper's Table 2): "vade"; or a baseline that ends in a
     # GaussianMixture (pretrain.gmm_n_init restarts, pretrain.gmm_covariance): "gmm" on the inputs,

@@ -6,8 +6,8 @@ the latent), "spectral" (spectral clustering of the latent's nearest-neighbour g
 UMAP, then a GaussianMixture) or "kmeans" (k-means of the features); for all but "gmm" the prior
 takes each cluster's share, mean and covariance. A start is a function (z, x, K, covariance, the
 pretrain config, seed) -> ``StartingMixture``. Pretrained clusters are
-curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (docs/guide.md,
-"How the model is initialised", has the measurements behind the default).
+curved and touch at their tips; a neighbour graph follows them where a Gaussian cannot (docs/guide/recipe.md
+has the measurements behind the default).
 """
 from __future__ import annotations
 

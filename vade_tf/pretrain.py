@@ -4,7 +4,7 @@
 greedy layer-wise denoising autoencoders, masking noise on each layer's input, then end-to-end
 fine-tuning), "denoising" or "plain" (end to end, with or without masking noise), or "none". The
 paper pretrains a stacked autoencoder and its authors never released that code; weak pretraining
-is why reimplementations stall below the paper (docs/guide.md, "How the model is initialised",
+is why reimplementations stall below the paper (docs/guide/recipe.md
 compares them).
 """
 from __future__ import annotations

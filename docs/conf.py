@@ -1,0 +1,39 @@
+"""Sphinx configuration of vade-tf's documentation: the user guide (MyST Markdown), the API reference
+(autodoc and autosummary from the numpydoc docstrings) and the configuration reference (written
+from ``vade_tf/config.py`` by ``_ext/config_reference.py``).
+
+Build it with ``python -m sphinx -W -b html docs docs/_build/html``; the test suite builds it the
+same way, warnings as errors.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
+import vade_tf  # noqa: E402
+
+project = "vade-tf"
+author = "the vade-tf developers"
+release = version = vade_tf.__version__
+
+extensions = [
+    "myst_parser",
+    "numpydoc",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "config_reference",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build"]
+myst_heading_anchors = 3
+myst_enable_extensions = ["dollarmath"]
+
+autosummary_generate = True
+autodoc_typehints = "none"       # numpydoc's Parameters sections say the types
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"vade-tf {release}"
+html_theme_options = {"navigation_depth": 2, "show_toc_level": 2}

@@ -1,0 +1,58 @@
+"""The documentation site: it builds with warnings as errors, and its configuration reference holds
+every key of the config, each described, because it is written from the code."""
+import dataclasses
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from vade_tf import registry
+from vade_tf.config import Config
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+sys.path.insert(0, str(DOCS / "_ext"))
+
+from config_reference import rows  # noqa: E402
+
+
+def config_sections() -> list[str]:
+    """Every section the reference must show: the top level, each section of Config, and the own
+    section of each architecture and dataset that has options."""
+    sections = ["top"] + [f.name for f in dataclasses.fields(Config)
+                          if f.default_factory is not dataclasses.MISSING]
+    sections += [f"model.networks {name}" for name, entry in registry.ARCHITECTURES.items() if entry.options]
+    sections += [f"data.options {name}" for name, entry in registry.DATASETS.items() if entry.options]
+    return sections
+
+
+def test_every_config_key_is_described_in_the_code():
+    """Each key's row takes its text from the comment above it in the code: none may be empty."""
+    undescribed = [key for section in config_sections() for key, _, _, what in rows(section) if not what]
+    assert not undescribed, f"config keys without a comment in the code: {undescribed}"
+
+
+def test_the_configuration_page_shows_every_section():
+    page = (DOCS / "guide" / "configuration.md").read_text()
+    shown = set(re.findall(r"```\{config-reference\} (.+)", page))
+    assert shown == set(config_sections())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The site, built as README says, warnings as errors."""
+    from sphinx.cmd.build import build_main
+
+    out = tmp_path_factory.mktemp("site")
+    assert build_main(["-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(out)]) == 0
+    return out
+
+
+def test_the_site_builds_with_every_config_key_and_the_api(site):
+    reference = (site / "guide" / "configuration.html").read_text()
+    literal = r'<code class="docutils literal notranslate"><span class="pre">([^<]+)</span></code>'
+    shown = set(re.findall(literal, reference))
+    missing = [key for section in config_sections() for key, *_ in rows(section) if key not in shown]
+    assert not missing, f"config keys missing from the built reference: {missing}"
+    api = (site / "generated" / "vade_tf.VaDEClustering.html").read_text()
+    assert "n_clusters" in api and "random_state" in api
