@@ -56,3 +56,19 @@ def test_the_site_builds_with_every_config_key_and_the_api(site):
     assert not missing, f"config keys missing from the built reference: {missing}"
     api = (site / "generated" / "vade_tf.VaDEClustering.html").read_text()
     assert "n_clusters" in api and "random_state" in api
+
+
+def test_readme_and_the_results_index_are_written_from_the_records():
+    """Each figure README quotes, and each row of results/README.md, is what the records say."""
+    from benchmarks import results_index
+
+    assert results_index.differences() == []
+
+
+def test_the_readme_is_a_product_page():
+    """At most 200 lines, and no history in it: no commit hashes, dates or remarks about a machine."""
+    readme = (DOCS.parent / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    assert not re.findall(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b", readme)
+    assert not re.findall(r"\b20\d\d-\d\d-\d\d\b", readme)
+    assert not re.findall(r"this machine|slow(er)? day|busy machine|before commit", readme, re.IGNORECASE)

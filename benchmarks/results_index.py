@@ -1,0 +1,169 @@
+"""The index of ``results/`` and the figures README.md quotes, both written from the records.
+
+    python -m benchmarks.results_index          # rewrite results/README.md and README.md's results
+    python -m benchmarks.results_index --check  # exit 1, saying which, when either differs
+
+Every measurement is recorded once, as JSON in ``results/``. This writes ``results/README.md``, a row
+per record (what it measured, its command, the commit it measured, the day it was recorded, its
+headline figure, its files), and the block of README.md between ``BEGIN`` and ``END``, so a figure
+README quotes can only come from a record (a test runs ``--check``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+README = ROOT / "README.md"
+BEGIN = "<!-- results: written from results/ by python -m benchmarks.results_index -->"
+END = "<!-- end of results -->"
+MNIST = "mnist-vade-10seeds-e15"       # README's MNIST row
+GENERALITY = "bench-datasets"          # README's sentence on data nobody tuned it for
+
+
+def _cell(summary: dict) -> str:
+    """mean ± sample std (median) of a metric over seeds, in %."""
+    return f"{100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} ({100 * summary['median']:.2f})"
+
+
+def _first(record: dict, *keys: str) -> str:
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, dict):
+            value = next(iter(value.values()), None)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value:
+            return str(value)
+    return ""
+
+
+def headline(record: dict) -> str:
+    """The figure a record is about: VaDE's ACC over seeds, a run's ACC, or how many datasets of a
+    suite VaDE's median holds k-means on; empty where a record's figures need its own table."""
+    if "methods" in record:
+        return "; ".join(f"{method} ACC {_cell(entry['summary']['acc'])}"
+                         for method, entry in record["methods"].items() if "acc" in entry.get("summary", {}))
+    if isinstance(record.get("acc"), float):
+        return f"ACC {100 * record['acc']:.2f}"
+    summary = record.get("summary")
+    rows = list(summary.values()) if isinstance(summary, dict) else []
+    if rows and all(isinstance(row, dict) and "holds_kmeans" in row for row in rows):
+        held = sum(row["holds_kmeans"] for row in rows)
+        return f"median ACC at or above k-means on {held} of {len(rows)} datasets"
+    return ""
+
+
+def recorded_on(path: Path) -> str:
+    """The day ``path`` was first committed, or an empty string outside a git checkout."""
+    try:
+        days = subprocess.run(["git", "log", "--follow", "--diff-filter=A", "--format=%ad", "--date=short",
+                               "--", str(path)], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return days.split()[-1] if days.split() else ""
+
+
+def _escaped(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _what(record: dict) -> str:
+    """A record's own description, to its first sentence."""
+    what = _first(record, "benchmark", "what") or str(record.get("experiment", ""))
+    return what.split(". ")[0].rstrip(".")
+
+
+def index() -> str:
+    """results/README.md: one row per record, by name."""
+    lines = ["# Results", "",
+             "Every measurement of this project, recorded once. Each row is a JSON record (command,",
+             "commit, seeds, versions, wall time, per-epoch figures) with its Markdown table where it has",
+             "one; `recorded` is the day git first holds it. This page is written by",
+             "`python -m benchmarks.results_index`.", "",
+             "| record | what | command | commit | recorded | headline | files |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob("*.json")):
+        record = json.loads(path.read_text())
+        files = [f"[{path.name}]({path.name})"]
+        files += [f"[{extra.name}]({extra.name})" for extra in (path.with_suffix(".md"),) if extra.exists()]
+        command = _first(record, "command", "commands", "command_template")
+        lines.append("| " + " | ".join([
+            path.stem, _escaped(_what(record)), f"`{_escaped(command)}`" if command else "",
+            _first(record, "code_commit", "commit", "commit_after", "commit_of_rule"), recorded_on(path),
+            _escaped(headline(record)), ", ".join(files)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _undated(text: str) -> list[str]:
+    """The index's lines with the ``recorded`` column left out: git's dates depend on the clone."""
+    return [" | ".join(cell for i, cell in enumerate(line.split(" | ")) if i != 4)
+            if line.startswith("| ") else line for line in text.splitlines()]
+
+
+def readme_block() -> str:
+    """README's results: the MNIST table beside the paper, and the sentence on the generality suite."""
+    mnist = json.loads((RESULTS / f"{MNIST}.json").read_text())
+    vade = mnist["methods"]["vade"]
+    seeds = vade["summary"]["acc"]["n"]
+    suite = json.loads((RESULTS / f"{GENERALITY}.json").read_text())["summary"]
+    sizes = [row["n_samples"] for row in suite.values()]
+    seed_counts = {len(row["seeds"]) for row in suite.values()}
+    held = sum(row["holds_kmeans"] for row in suite.values())
+    both = sum(row["holds_kmeans"] and row["holds_start"] for row in suite.values())
+    collapsed = sum(not row["no_collapse"] for row in suite.values())
+    return "\n".join([
+        BEGIN,
+        f"On MNIST, `configs/mnist.json` was run on all {mnist['n_samples']:,} images with {seeds} seeds",
+        f"(`results/{MNIST}.md`):", "",
+        "| | ACC | NMI |", "|---|---|---|",
+        f"| vade-tf, {seeds} seeds: mean ± std (median) | {_cell(vade['summary']['acc'])} | "
+        f"{_cell(vade['summary']['nmi'])} |",
+        f"| the paper (Table 2) | {vade['paper_acc']:.2f} | |", "",
+        f"On data nobody tuned it for, `VaDEClustering(n_clusters=K)` on X as given was run on {len(suite)}",
+        f"labelled datasets ({min(sizes):,} to {max(sizes):,} samples; "
+        f"{' or '.join(map(str, sorted(seed_counts)))} seeds each; `python -m benchmarks.bench_datasets`).",
+        f"Its median ACC is at or above scikit-learn's `KMeans(K, n_init=10)` on the same features on {held}",
+        f"of them, and it holds that and its own start together on {both} (`results/{GENERALITY}.md`).",
+        "No run collapsed into one cluster." if not collapsed else
+        f"Runs collapsed into one cluster on {collapsed} of them.",
+        END])
+
+
+def with_block(readme: str, block: str) -> str:
+    """``readme`` with the text from BEGIN to END replaced by ``block``."""
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    return readme[:start] + block + readme[end:]
+
+
+def differences() -> list[str]:
+    """The files that differ from what the records write."""
+    stale = []
+    written = RESULTS / "README.md"
+    if not written.exists() or _undated(written.read_text()) != _undated(index()):
+        stale.append("results/README.md")
+    if with_block(README.read_text(), readme_block()) != README.read_text():
+        stale.append("README.md")
+    return stale
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only say which files differ from the records")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = differences()
+        for name in stale:
+            print(f"{name} differs from the records: run python -m benchmarks.results_index")
+        return 1 if stale else 0
+    (RESULTS / "README.md").write_text(index())
+    README.write_text(with_block(README.read_text(), readme_block()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
