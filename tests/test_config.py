@@ -13,7 +13,7 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.json"))
 def test_defaults_are_valid_and_round_trip_through_json():
     config = load_config()
     assert config == Config()
-    assert config_from_dict(json.loads(config.to_json())) == config
+    assert config_from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 # The paper's setting per dataset: K, p(x|z), and Adam's initial rate and decay (Section 4.1); MNIST's

@@ -72,3 +72,25 @@ def test_the_readme_is_a_product_page():
     assert not re.findall(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b", readme)
     assert not re.findall(r"\b20\d\d-\d\d-\d\d\b", readme)
     assert not re.findall(r"this machine|slow(er)? day|busy machine|before commit", readme, re.IGNORECASE)
+
+
+def public_api() -> list[str]:
+    """The API reference's objects (docs/api.rst, relative to ``vade_tf``), and the estimator's own
+    public methods."""
+    from vade_tf.estimator import VaDEClustering
+
+    listed = re.findall(r"^   ([A-Za-z_.]+)$", (DOCS / "api.rst").read_text(), re.MULTILINE)
+    methods = [f"VaDEClustering.{name}" for name, value in vars(VaDEClustering).items()
+               if not name.startswith("_") and callable(getattr(VaDEClustering, name))]
+    return [f"vade_tf.{name}" for name in listed + methods]
+
+
+def test_every_public_function_documents_its_parameters_and_returns():
+    """numpydoc's own validation: a docstring, every parameter documented (and none that is not
+    one), a Returns section where something is returned."""
+    from numpydoc.validate import validate
+
+    required = {"GL08", "PR01", "PR02", "RT01"}
+    faults = {name: [message for code, message in validate(name)["errors"] if code in required]
+              for name in public_api()}
+    assert len(faults) > 15 and not {name: found for name, found in faults.items() if found}

@@ -1,10 +1,8 @@
-"""Typed, validated configuration.
-
-A config is data: JSON with the sections ``data``, ``model``, ``pretrain``, ``train``, ``logging`` and
-a top-level ``seed``. Every key has a default here, and its allowed values beside it (``setting``), so
-a config file only states what differs. Loading rejects unknown keys (with a suggestion), wrong types
-and out-of-range values with a one-line :class:`ConfigError` (``validation``), before any work is done.
-"""
+"""Typed, validated configuration: JSON with the sections ``data``, ``model``, ``pretrain``, ``train``,
+``logging`` and top-level keys. Every key has a default here, its allowed values (``setting``) and a
+comment above it (the documentation's configuration reference is written from them), so a config file
+only states what differs. Loading rejects unknown keys (with a suggestion), wrong types and
+out-of-range values with a one-line :class:`ConfigError` (``validation``), before any work is done."""
 from __future__ import annotations
 
 import dataclasses
@@ -261,21 +259,6 @@ class Config:
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
-    def to_json(self) -> str:
-        """Deterministic JSON (sorted keys), so equal configs give equal files and fingerprints."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
-
-
-# Keys that say where things are, not what is computed: moving the data, its caches or a borrowed
-# pretraining leaves a run's results, its pretraining cache and its checkpoints valid.
-LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_dir")
-# Keys that say when a run saves, not what it computes: changing them keeps its checkpoints
-# resumable and its finished results valid.
-SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
-# Keys that say how "auto" chose the number of clusters: the run computes with the K chosen
-# (model.n_clusters), so a run, its caches and its checkpoints hang on that K, not on these.
-CHOICE_KEYS = ("model.min_clusters", "model.max_clusters")
-
 
 def config_from_dict(raw: dict) -> Config:
     """A validated Config from a config's JSON dict (``validation``: every key known, typed, allowed)."""
@@ -285,7 +268,25 @@ def config_from_dict(raw: dict) -> Config:
 
 
 def load_config(path: Optional[str | Path] = None, overrides: Optional[dict[str, Any]] = None) -> Config:
-    """Read a JSON config (or the defaults when ``path`` is None), apply overrides, validate."""
+    """Read a JSON config, apply overrides, validate.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A JSON config; the defaults when None.
+    overrides : dict, optional
+        Dotted keys and their values (``{"train.epochs": 5}``), applied over the file.
+
+    Returns
+    -------
+    Config
+        The validated config.
+
+    Raises
+    ------
+    ConfigError
+        A missing or malformed file, an unknown key, a wrong type or a value out of range.
+    """
     raw: dict = {}
     if path is not None:
         path = Path(path)

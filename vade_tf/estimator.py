@@ -8,40 +8,17 @@ the trained model in memory. ``save`` writes a run directory that ``vade-export`
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import scipy.sparse
-from scipy.special import softmax
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from vade_tf import files, rundir
 from vade_tf.config import Config, config_from_dict
 from vade_tf.data.sparse import SparseRows
-from vade_tf.parameters import DEFAULTS, config_of, params_of
-from vade_tf.validation import AUTO, check_values
-
-ESTIMATOR_FILE = "estimator.json"  # the parameters and input names a saved estimator was fitted with
-LABELS_FILE = "labels.npy"         # labels_: the cluster of every sample it was fitted on
-
-
-@contextlib.contextmanager
-def _run_directory(run_dir):
-    """``run_dir``, which must be new or empty (a fit starts afresh), or a temporary one."""
-    if run_dir is None:
-        with tempfile.TemporaryDirectory(prefix="vade-fit-") as folder:
-            yield Path(folder) / "run"
-        return
-    run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ValueError(f"run_dir {str(run_dir)!r} is not empty; pass a new folder (a fit starts afresh), "
-                         "or read a finished run with VaDEClustering.load")
-    yield run_dir
+from vade_tf.estimator_files import fit_directory, load_estimator, save_estimator
+from vade_tf.parameters import DEFAULTS, config_of
+from vade_tf.validation import AUTO, check_values, estimator_rows
 
 
 class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -60,8 +37,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
     n_clusters : int or "auto"
         K, the number of mixture components; "auto" chooses it without labels, from 2 to 30 (or
         ``settings`` ``model.min_clusters`` / ``model.max_clusters``), by the eigengap of the
-        pretrained latent's neighbour graph (``vade_tf.cluster_count``): one pretraining serves
-        every K. The K chosen is ``n_clusters_``, every K's score ``metrics_["n_clusters_scores"]``.
+        pretrained latent's neighbour graph (``vade_tf.cluster_count``), as ``n_clusters_``.
     latent_dim, hidden_dims, pretrain_epochs, epochs, batch_size : int (tuple for hidden_dims) or "auto"
         J, the MLP encoder's widths (unused when ``settings`` names another ``model.architecture``),
         the autoencoder's and VaDE's epochs and VaDE's batch size; "auto" derives them from X's size
@@ -79,9 +55,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Where the run's artefacts go (a new or empty folder; TensorBoard logs, checkpoints); None: a
         temporary folder, deleted after ``fit``.
     pictures : bool
-        Draw what ``vade-train`` draws for a person (samples, reconstructions, confusion, the
-        Embedding Projector and a t-SNE) into the run directory; off by default, as ``fit`` returns
-        none of them.
+        Draw what ``vade-train`` draws (samples, reconstructions, confusion, the Embedding Projector,
+        a t-SNE) into the run directory.
     verbose : int
         0 trains silently; 1 prints what ``vade-train`` prints.
 
@@ -132,10 +107,22 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]  # TensorFlow computes in float32
         return tags
 
-    # ----------------------------------------------------------------------------- fitting
     def fit(self, X, y=None):
-        """Pretrain, partition and train VaDE on ``X`` [n_samples, n_features] (``y`` is ignored)."""
-        X = self._validated(X, reset=True)
+        """Pretrain, partition and train VaDE on ``X``, as ``vade-train`` trains it.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The samples, finite, at any scale.
+        y : None
+            Ignored: clustering needs no labels.
+
+        Returns
+        -------
+        VaDEClustering
+            This estimator, fitted.
+        """
+        X = estimator_rows(self, X, reset=True)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
         config = config_of(self.get_params(), self._seed(), len(features))
         # "auto" needs max_clusters + 2 samples: the run's data check says so (validation.check_data)
@@ -146,24 +133,12 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         from vade_tf.exporting import load_run
         from vade_tf.runs import train_and_evaluate
 
-        with _run_directory(self.run_dir) as run_dir:
+        with fit_directory(self.run_dir) as run_dir:
             metrics = train_and_evaluate(config, run_dir, self.verbose, data=Dataset(features, None, "X"))
             model, resolved, _ = load_run(run_dir)  # the config as the run resolved it ("auto" values)
         self._fitted(model, config_from_dict(resolved), metrics)
         self.labels_ = self._trained.probabilities(features).argmax(axis=1)  # X is checked already
         return self
-
-    def _validated(self, X, reset: bool):
-        """``X`` as a float32 array or CSR matrix, checked as scikit-learn checks it (``reset``: and
-        remembered as what the estimator is fitted on), every refusal one line."""
-        dimensions = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
-        if dimensions != 2:  # scikit-learn's own message prints all of X
-            raise ValueError(f"Expected 2D array, got {dimensions}D input instead. Reshape your data: "
-                             "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample")
-        try:
-            return validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=reset)
-        except ValueError as e:  # some of scikit-learn's messages run over several lines
-            raise ValueError(" ".join(line.strip() for line in str(e).splitlines() if line.strip())) from None
 
     def _seed(self) -> int:
         if isinstance(self.random_state, (int, np.integer)) and not isinstance(self.random_state, bool):
@@ -177,22 +152,13 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         self._trained = TrainedModel(model, config.train.jit_compile)
         self.config_, self.metrics_ = config, metrics
         self.n_clusters_ = model.n_clusters  # the number given, or the one "auto" chose
-        prior = model.prior
-        self.weights_ = softmax(prior.pi_logits.numpy().astype(np.float64))
-        self.means_ = prior.means.numpy()
-        if prior.covariance == "diag":  # variances [K, J]
-            self.covariances_ = prior.variances().numpy()
-        else:                           # matrices [K, J, J]
-            scale = prior.scales().numpy()
-            self.covariances_ = scale @ np.swapaxes(scale, 1, 2)
+        self.weights_, self.means_, self.covariances_ = model.prior.mixture()
 
-    # ----------------------------------------------------------------------------- using it
     def _features(self, X, density: bool = False):
         """``X`` checked for a fitted model: finite, of the fitted width and, for ``density`` (the ELBO),
-        inside the likelihood's support. Encoding needs no support: a row a little outside [0, 1]
-        (new data through a scaler fitted on the training data) still gets its cluster."""
+        inside the likelihood's support (a row a little outside [0, 1] still gets its cluster)."""
         check_is_fitted(self, "weights_")
-        X = self._validated(X, reset=False)
+        X = estimator_rows(self, X, reset=False)
         features = SparseRows(X) if scipy.sparse.issparse(X) else X
         check_values(features, "X", self._trained.model.likelihood if density else None,
                      "score and score_samples need it; predict, predict_proba and transform take any "
@@ -200,16 +166,43 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return features
 
     def predict_proba(self, X) -> np.ndarray:
-        """gamma = p(c | z = E[z|x]) [n_samples, n_clusters] (Eq. 16 at the encoder's mean)."""
+        """gamma = p(c | z = E[z|x]), Eq. 16 at the encoder's mean.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_clusters_)
+        """
         features = self._features(X)
         return self._trained.probabilities(features)
 
     def predict(self, X) -> np.ndarray:
-        """The most probable cluster of each sample."""
+        """The most probable cluster of each sample.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
         return self.predict_proba(X).argmax(axis=1)
 
     def transform(self, X) -> np.ndarray:
-        """The embedding E[z|x] [n_samples, latent_dim]."""
+        """The embedding E[z|x].
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, latent_dim)
+        """
         features = self._features(X)
         return self._trained.latent_means(features)
 
@@ -234,65 +227,73 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def score(self, X, y=None) -> float:
         """The mean ELBO per sample (the mean of ``score_samples``; higher is better): the criterion
-        to select models by."""
+        to select models by.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Rows inside the likelihood's support ([0, 1] for a Bernoulli model).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
         return float(np.mean(self.score_samples(X)))
 
     def sample(self, n_samples: int = 1, cluster: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(X [n_samples, n_features], their clusters): c ~ pi (or ``cluster``), z ~ p(z|c), x ~ p(x|z).
-        Seeded by ``random_state``: an int gives the same samples each call."""
-        import tensorflow as tf
+        """New samples by the paper's generative process: c ~ pi (or ``cluster``), z ~ p(z|c),
+        x ~ p(x|z). Seeded by ``random_state``: an int gives the same samples each call.
 
+        Parameters
+        ----------
+        n_samples : int
+            How many.
+        cluster : int, optional
+            Draw them all from this cluster; from pi when None.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        clusters : ndarray of shape (n_samples,)
+        """
         check_is_fitted(self, "weights_")
         if int(n_samples) != n_samples or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
         if cluster is not None and not (int(cluster) == cluster and 0 <= cluster < len(self.weights_)):
             raise ValueError(f"cluster must be in 0..{len(self.weights_) - 1} or None, got {cluster!r}")
-        rng = check_random_state(self._seed())
-        clusters = np.full(n_samples, cluster, np.int64) if cluster is not None else \
-            rng.choice(len(self.weights_), size=n_samples, p=self.weights_).astype(np.int64)
-        drawn = self._trained.model.generate(tf.constant(clusters), tf.constant(rng.randint(2**31), tf.int64))
-        return drawn["x"].numpy(), clusters
+        return self._trained.sample(n_samples, cluster, self.weights_, check_random_state(self._seed()))
 
-    # ----------------------------------------------------------------------------- files
     def save(self, path) -> None:
-        """Write a run directory (a new or empty folder) that ``load``, ``vade-export`` and
-        ``vade-predict`` read."""
-        check_is_fitted(self, "weights_")
-        path = Path(path)
-        if path.exists() and any(path.iterdir()):
-            raise ValueError(f"{path} is not empty; save into a new folder")
-        path.mkdir(parents=True, exist_ok=True)
-        params = {**self.get_params(), "random_state": self.config_.seed, "run_dir": None}
-        saved = {"params": json.loads(json.dumps(params)), "n_features_in": self.n_features_in_}
-        if hasattr(self, "feature_names_in_"):
-            saved["feature_names_in"] = self.feature_names_in_.tolist()
-        files.write_json(path / ESTIMATOR_FILE, saved)
-        if hasattr(self, "labels_"):
-            files.save_npy(path / LABELS_FILE, self.labels_)
-        rundir.write_run(path, self._trained.model, self.config_.to_dict(), self.metrics_)
+        """Write the fitted estimator as a run directory, which ``load``, ``vade-export`` and
+        ``vade-predict`` read.
+
+        Parameters
+        ----------
+        path : str or Path
+            A new or empty folder.
+
+        Raises
+        ------
+        ValueError
+            The estimator is not fitted, or ``path`` is not empty.
+        """
+        save_estimator(self, path)
 
     @classmethod
     def load(cls, path) -> "VaDEClustering":
-        """The fitted estimator of a run directory: one ``save`` wrote, or ``vade-train``'s (whose
-        config becomes the parameters; ``labels_`` is known only for a saved estimator)."""
-        from vade_tf.exporting import load_run
+        """The fitted estimator of a run directory.
 
-        path = Path(path)
-        model, config, metrics = load_run(path)
-        config = config_from_dict(config)
-        if (path / ESTIMATOR_FILE).exists():
-            saved = json.loads((path / ESTIMATOR_FILE).read_text())
-            params = saved["params"]
-            if isinstance(params["hidden_dims"], list):
-                params["hidden_dims"] = tuple(params["hidden_dims"])
-            estimator = cls(**params)
-        else:
-            saved = {"n_features_in": model.input_dim}
-            estimator = cls(**params_of(config))
-        estimator.n_features_in_ = saved["n_features_in"]
-        if "feature_names_in" in saved:
-            estimator.feature_names_in_ = np.asarray(saved["feature_names_in"], dtype=object)
-        if (path / LABELS_FILE).exists():
-            estimator.labels_ = np.load(path / LABELS_FILE)
-        estimator._fitted(model, config, metrics)
-        return estimator
+        Parameters
+        ----------
+        path : str or Path
+            A run directory: one ``save`` wrote, or ``vade-train``'s, whose config becomes the
+            parameters (``labels_`` is known only for a saved estimator).
+
+        Returns
+        -------
+        VaDEClustering
+            The estimator, fitted.
+        """
+        return load_estimator(cls, path)

@@ -17,13 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from vade_tf import files, rundir
-from vade_tf.config import (
-    LOCATION_KEYS,
-    SCHEDULE_KEYS,
-    Config,
-    config_from_dict,
-    load_config,
-)
+from vade_tf.config import Config, config_from_dict, load_config
 from vade_tf.dotted import flat
 from vade_tf.errors import ConfigError
 from vade_tf.pretraining_cache import pretrain_fingerprint
@@ -98,7 +92,7 @@ def _comparable(config: dict) -> dict:
     it saves: a finished run is reused whatever those hold."""
     flattened = flat(config_from_dict(config).to_dict())
     return {key: value for key, value in flattened.items()
-            if key != "notes" and key not in LOCATION_KEYS + SCHEDULE_KEYS}
+            if key != "notes" and key not in rundir.LOCATION_KEYS + rundir.SCHEDULE_KEYS}
 
 
 def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:

@@ -169,6 +169,31 @@ def write_version(module, config: dict, metrics: dict, base: Path, version: Opti
 
 def export(run_dir: Path, base: Path, version: Optional[int] = None, overwrite: bool = False,
            images: bool = False) -> dict:
-    """The whole export: load the run, build its serving module, write the version."""
+    """Export a finished run as a versioned SavedModel for TF Serving: load the run, build its serving
+    module, write the version.
+
+    Parameters
+    ----------
+    run_dir : Path
+        A finished run directory (vade-train's, or ``VaDEClustering.save``'s).
+    base : Path
+        The model's base folder; the version is written as ``base/<version>/``.
+    version : int, optional
+        The version number; the next free one when None.
+    overwrite : bool
+        Replace an existing version of that number.
+    images : bool
+        For an image dataset whose rows are features of images (STL-10), serve the images.
+
+    Returns
+    -------
+    dict
+        What was written: ``version``, ``path`` and ``warmup`` (whether warm-up requests were added).
+
+    Raises
+    ------
+    ExportError
+        The run is not finished or not readable, or the version exists without ``overwrite``.
+    """
     module, config, metrics = build_module(Path(run_dir), images)
     return write_version(module, config, metrics, base, version, overwrite)

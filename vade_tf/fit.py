@@ -158,7 +158,7 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
              checkpoint_dir: Path, verbose: int, partition: Optional[np.ndarray] = None,
              stopwatch: Optional[Stopwatch] = None, evaluation: Optional[Dataset] = None,
              callbacks: Sequence[keras.callbacks.Callback] = ()) -> list[dict]:
-    """Maximise the ELBO with the paper's Adam and step schedule; returns the per-epoch history.
+    """Maximise the ELBO with the paper's Adam and step schedule.
 
     The whole loop is here, top to bottom. Each epoch runs its steps; during the first
     ``train.partition_warmup_epochs`` each batch carries the starting ``partition``'s q(c|x) in place
@@ -176,7 +176,41 @@ def fit_vade(model: VaDE, data: Dataset, config: Config, seed: int, log_dir: Pat
     ``summaries.RunSummaries``, a test's probe). Keras's ``params`` give them ``epochs`` and
     ``steps`` per epoch; they hear of each epoch's begin and end, each execution's end (as
     ``on_train_batch_end`` of its last batch) and, when this call trained the last epoch, the end.
-    Raises ``TrainingStopped`` after a SIGTERM/SIGINT (a checkpoint was saved) or a non-finite loss.
+
+    Parameters
+    ----------
+    model : VaDE
+        A built model, its prior set from the starting partition (``initialise.initialise``).
+    data : Dataset
+        The training data.
+    config : Config
+        The run's config: ``train.*`` sets the loop.
+    seed : int
+        Seeds the batches' order and the held-out rows.
+    log_dir : Path
+        TensorBoard's folder for the epoch scalars.
+    checkpoint_dir : Path
+        Where checkpoints are saved, and resumed from.
+    verbose : int
+        Print each epoch's line.
+    partition : ndarray of shape (n_samples,), optional
+        The starting partition: the warm-up's q(c|x) and ``partition_agreement``'s reference.
+    stopwatch : Stopwatch, optional
+        Gets the seconds of the steps, the scores, the summaries and the checkpoints.
+    evaluation : Dataset, optional
+        Another split, scored after every epoch.
+    callbacks : sequence of keras.callbacks.Callback
+        Told of the loop's progress, after the line and the scalars.
+
+    Returns
+    -------
+    list of dict
+        The history: one record per epoch, resumed ones included.
+
+    Raises
+    ------
+    TrainingStopped
+        After a SIGTERM or SIGINT (a checkpoint was saved) or at a non-finite loss.
     """
     t = config.train
     held_out = held_out_rows(data, t.validation_fraction, seed)

@@ -8,7 +8,7 @@ every epoch compiles it once.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -57,6 +57,15 @@ class TrainedModel:
         self.model, self.jit_compile = model, jit_compile
         self.probabilities = cluster_probabilities(model, jit_compile)
         self.latent_means = mean_encoder(model, jit_compile)
+
+    def sample(self, n_samples: int, cluster: Optional[int], weights: np.ndarray,
+               rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+        """``n_samples`` rows by the generative process, and their clusters: all ``cluster``, or
+        drawn from ``weights`` (pi); ``rng`` draws the clusters and the seed of z and x."""
+        clusters = np.full(n_samples, cluster, np.int64) if cluster is not None else \
+            rng.choice(len(weights), size=n_samples, p=weights).astype(np.int64)
+        drawn = self.model.generate(tf.constant(clusters), tf.constant(rng.randint(2**31), tf.int64))
+        return drawn["x"].numpy(), clusters
 
     def __reduce__(self):
         spec = json.loads(json.dumps(self.model.get_config()))  # plain lists, not Keras's tracked ones

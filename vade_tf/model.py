@@ -49,6 +49,8 @@ class VaDE(keras.Model):
         The Keras dtype policy the networks' hidden layers compute in (``train.mixed_precision``): a
         training choice that ``get_config`` does not record, so a model rebuilt for serving computes
         in float32 (``fit.network_optimizer`` reads it).
+    **kwargs
+        Keras ``Model`` arguments (``name``).
     """
 
     def __init__(self, encoder, decoder, prior: MixturePrior, input_dim: int, likelihood: str,
@@ -157,11 +159,9 @@ class VaDE(keras.Model):
         return tf.exp(elbo.cluster_log_posterior(self.prior.distribution(), z_mean))
 
     def generate(self, cluster, seed) -> dict:
-        """The paper's generative process for given clusters: z ~ p(z|c), x ~ p(x|z).
-
-        ``cluster`` int64 [B], ``seed`` int64 scalar (stateless: the same seed, the same samples).
-        Returns ``x`` (a sample), ``x_mean`` (E[x|z]) and ``z``.
-        """
+        """The paper's generative process for the clusters ``cluster`` (int64 [B]): z ~ p(z|c),
+        x ~ p(x|z), drawn statelessly from ``seed`` (an int64 scalar: the same seed, the same samples).
+        Returns ``x`` (a sample), ``x_mean`` (E[x|z]) and ``z``."""
         z = self.prior.sample(cluster, seed)
         x_given_z = likelihoods.decoded(self.decoder(z), self.likelihood)
         # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
@@ -182,9 +182,8 @@ class VaDE(keras.Model):
         ``noise_seed`` (an int64 scalar), when given, draws the z samples statelessly from it instead of
         from the model's own stream, the same L standard-normal draws for every row (common random
         numbers): a row's ELBO is then a function of the row and the seed alone, whatever batch it
-        sits in. ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's
-        p(c|z): the training loop
-        feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
+        sits in. ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training
+        loop feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
         A standardising model's reconstruction term is the density of the raw rows: that of the
         standardised ones less sum_d log scale_d (the change of variables), so ELBOs compare across
         models whatever their scaling.

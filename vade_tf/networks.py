@@ -37,6 +37,8 @@ class GaussianEncoder(keras.layers.Layer):
         The architecture's body, from rows [B, D] to feature vectors [B, F].
     latent_dim : int
         J, the dimension of z.
+    **kwargs
+        Keras ``Layer`` arguments (``name``, ``dtype``).
     """
 
     def __init__(self, features: keras.layers.Layer, latent_dim: int, **kwargs):
@@ -75,6 +77,8 @@ class Decoder(keras.layers.Layer):
     ----------
     body : keras.layers.Layer
         The architecture's body, from latent rows [N, J] to parameter rows [N, P * D].
+    **kwargs
+        Keras ``Layer`` arguments (``name``, ``dtype``).
     """
 
     def __init__(self, body: keras.layers.Layer, **kwargs):

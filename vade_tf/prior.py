@@ -31,6 +31,8 @@ class MixturePrior(keras.layers.Layer):
         clusters which are not axis-aligned.
     seed : int
         Seeds the random start of the means (a run then sets them from a partition).
+    **kwargs
+        Keras ``Layer`` arguments (``name``, ``dtype``).
     """
 
     def __init__(self, n_clusters: int, latent_dim: int, covariance: str, seed: int = 0, **kwargs):
@@ -109,6 +111,17 @@ class MixturePrior(keras.layers.Layer):
         cholesky = np.linalg.cholesky(covariances)                                        # [K, J, J]
         self.log_vars.assign((2 * np.log(np.diagonal(cholesky, axis1=1, axis2=2))).astype(np.float32))
         self.scale_offdiag.assign(np.tril(cholesky, -1).astype(np.float32))
+
+    def mixture(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """pi [K], the means [K, J] and the covariances (variances [K, J] for "diag", matrices
+        [K, J, J] for "full") as NumPy arrays: what ``set_mixture`` takes, named as scikit-learn's
+        ``GaussianMixture`` names its ``weights_``, ``means_`` and ``covariances_``."""
+        shifted = np.exp(self.pi_logits.numpy().astype(np.float64) - self.pi_logits.numpy().max())
+        weights = shifted / shifted.sum()  # the softmax, in float64
+        if self.scale_offdiag is None:
+            return weights, self.means.numpy(), self.variances().numpy()
+        scale = self.scales().numpy()
+        return weights, self.means.numpy(), scale @ np.swapaxes(scale, 1, 2)
 
     def get_config(self):
         return {**super().get_config(), "n_clusters": self.n_clusters, "latent_dim": self.latent_dim,

@@ -11,7 +11,6 @@ import platform
 from pathlib import Path
 
 from vade_tf import files
-from vade_tf.config import CHOICE_KEYS, LOCATION_KEYS, SCHEDULE_KEYS
 from vade_tf.errors import RunDirBusy
 
 CONFIG_FILE = "config.json"
@@ -54,6 +53,17 @@ def library_versions() -> dict:
             "tensorflow": tf.__version__, "tensorflow_probability": tfp.__version__,
             "keras": keras.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
             "scikit_learn": sklearn.__version__}
+
+
+# Keys that say where things are, not what is computed: moving the data, its caches or a borrowed
+# pretraining leaves a run's results, its pretraining cache and its checkpoints valid.
+LOCATION_KEYS = ("data.dir", "data.cache_dir", "data.download", "pretrain.from_dir")
+# Keys that say when a run saves, not what it computes: changing them keeps its checkpoints
+# resumable and its finished results valid.
+SCHEDULE_KEYS = ("train.checkpoint_every_minutes",)
+# Keys that say how "auto" chose the number of clusters: the run computes with the K chosen
+# (model.n_clusters), so a run, its caches and its checkpoints hang on that K, not on these.
+CHOICE_KEYS = ("model.min_clusters", "model.max_clusters")
 
 
 def computed_fields(config) -> dict:

@@ -34,11 +34,34 @@ from vade_tf.validation import AUTO
 
 def train_and_evaluate(config: Config, run_dir: str | Path, verbose: int = 1,
                        command: Optional[str] = None, data: Optional[Dataset] = None) -> dict:
-    """Train ``config.method`` as ``config`` says, write every artefact into ``run_dir``, return the
-    final metrics: ``recipe.prepare``, then ``train_checked``.
+    """Train ``config.method`` as ``config`` says and write every artefact into ``run_dir``:
+    ``recipe.prepare``, then ``train_checked``. The run directory is locked while this runs;
+    re-running on it resumes from its checkpoints.
 
-    ``data`` skips loading when the caller already holds the dataset. The run directory is locked
-    while this runs; re-running on it resumes from its checkpoints.
+    Parameters
+    ----------
+    config : Config
+        The run's config (``load_config``); its "auto" values are resolved for the data.
+    run_dir : str or Path
+        Where the run's checkpoints, logs, pictures, model and metrics go.
+    verbose : int
+        Print each phase and epoch.
+    command : str, optional
+        How the run was started, for ``metrics.json``.
+    data : Dataset, optional
+        The dataset, when the caller already holds it; else ``config.data`` is loaded.
+
+    Returns
+    -------
+    dict
+        The final metrics, as ``metrics.json`` holds them.
+
+    Raises
+    ------
+    ConfigError
+        The config does not fit the data, or the run directory holds another config's checkpoints.
+    TrainingStopped
+        A signal or a non-finite loss stopped training; the last checkpoint is kept.
     """
     return train_checked(*prepare(config, data), run_dir, verbose, command)
 

@@ -280,3 +280,18 @@ def check_values(x, source: str, likelihood: Optional[str],
     if support is not None and len(x) and (x.min() < support[0] or x.max() > support[1]):
         raise DataError(f"{source}: features lie in [{x.min():g}, {x.max():g}] but the {likelihood} "
                         f"likelihood needs [{support[0]:g}, {support[1]:g}]; {fix}")
+
+
+def estimator_rows(estimator, X, reset: bool):
+    """``X`` as a float32 array or CSR matrix, checked as scikit-learn checks an estimator's input
+    (``reset``: and remembered as what ``estimator`` is fitted on), every refusal one line."""
+    from sklearn.utils.validation import validate_data
+
+    dimensions = X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+    if dimensions != 2:  # scikit-learn's own message prints all of X
+        raise ValueError(f"Expected 2D array, got {dimensions}D input instead. Reshape your data: "
+                         "X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single sample")
+    try:
+        return validate_data(estimator, X, accept_sparse="csr", dtype=np.float32, reset=reset)
+    except ValueError as e:  # some of scikit-learn's messages run over several lines
+        raise ValueError(" ".join(line.strip() for line in str(e).splitlines() if line.strip())) from None
