@@ -171,40 +171,44 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Finite rows; outside the likelihood's support too (new data through a fitted scaler).
 
         Returns
         -------
         ndarray of shape (n_samples, n_clusters_)
+            Each row's cluster probabilities, summing to one.
         """
-        features = self._features(X)
-        return self._trained.probabilities(features)
+        return self._trained.probabilities(self._features(X))
 
     def predict(self, X) -> np.ndarray:
-        """The most probable cluster of each sample.
+        """The most probable cluster of each sample (the largest ``predict_proba``).
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Finite rows, as ``predict_proba`` takes them.
 
         Returns
         -------
         ndarray of shape (n_samples,)
+            Cluster indices in 0..n_clusters_ - 1.
         """
         return self.predict_proba(X).argmax(axis=1)
 
     def transform(self, X) -> np.ndarray:
-        """The embedding E[z|x].
+        """The embedding E[z|x]: where each sample sits in the latent, what the clusters are made in.
 
         Parameters
         ----------
         X : array-like or sparse matrix of shape (n_samples, n_features)
+            Finite rows of any scale: a Gaussian model standardises them inside itself.
 
         Returns
         -------
         ndarray of shape (n_samples, latent_dim)
+            The means of q(z|x).
         """
-        features = self._features(X)
-        return self._trained.latent_means(features)
+        return self._trained.latent_means(self._features(X))
 
     def score_samples(self, X) -> np.ndarray:
         """The ELBO of each sample (Eq. 12, a lower bound on log p(x); higher is more typical): as
@@ -259,10 +263,6 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         clusters : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "weights_")
-        if int(n_samples) != n_samples or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
-        if cluster is not None and not (int(cluster) == cluster and 0 <= cluster < len(self.weights_)):
-            raise ValueError(f"cluster must be in 0..{len(self.weights_) - 1} or None, got {cluster!r}")
         return self._trained.sample(n_samples, cluster, self.weights_, check_random_state(self._seed()))
 
     def save(self, path) -> None:

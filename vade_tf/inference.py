@@ -62,6 +62,10 @@ class TrainedModel:
                rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
         """``n_samples`` rows by the generative process, and their clusters: all ``cluster``, or
         drawn from ``weights`` (pi); ``rng`` draws the clusters and the seed of z and x."""
+        if int(n_samples) != n_samples or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        if cluster is not None and not (int(cluster) == cluster and 0 <= cluster < len(weights)):
+            raise ValueError(f"cluster must be in 0..{len(weights) - 1} or None, got {cluster!r}")
         clusters = np.full(n_samples, cluster, np.int64) if cluster is not None else \
             rng.choice(len(weights), size=n_samples, p=weights).astype(np.int64)
         drawn = self.model.generate(tf.constant(clusters), tf.constant(rng.randint(2**31), tf.int64))
