@@ -1,12 +1,14 @@
-"""The index of ``results/`` and the figures README.md quotes, both written from the records.
+"""The index of ``results/``, the figures README.md quotes and the user guide's results page, all
+written from the records.
 
-    python -m benchmarks.results_index          # rewrite results/README.md and README.md's results
-    python -m benchmarks.results_index --check  # exit 1, saying which, when either differs
+    python -m benchmarks.results_index          # rewrite results/README.md, README's results, the page
+    python -m benchmarks.results_index --check  # exit 1, saying which, when one differs
 
 Every measurement is recorded once, as JSON in ``results/``. This writes ``results/README.md``, a row
 per record (what it measured, its command, the commit it measured, the day it was recorded, its
-headline figure, its files), and the block of README.md between ``BEGIN`` and ``END``, so a figure
-README quotes can only come from a record (a test runs ``--check``).
+headline figure, its files), the block of README.md between ``BEGIN`` and ``END`` and
+``docs/guide/results.md``, so a figure they quote can only come from a record (a test runs
+``--check``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Optional
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results"
 README = ROOT / "README.md"
+RESULTS_PAGE = ROOT / "docs" / "guide" / "results.md"
 BEGIN = "<!-- results: written from results/ by python -m benchmarks.results_index -->"
 END = "<!-- end of results -->"
 MNIST = "mnist-vade-10seeds-e15"       # README's MNIST row
@@ -134,6 +137,75 @@ def readme_block() -> str:
         END])
 
 
+def experiment_table(name: str) -> list[str]:
+    """An experiment record's methods over its seeds beside the paper, as Markdown lines."""
+    from vade_tf.registry import METHODS
+
+    record = json.loads((RESULTS / f"{name}.json").read_text())
+    methods = record["methods"]
+    held_out = all("evaluation" in entry["summary"] for entry in methods.values())
+    seeds = next(iter(methods.values()))["summary"]["acc"]["n"]
+    dataset = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}.get(record["dataset"], record["dataset"])
+    lines = [f"{dataset}, {record['n_samples']:,} samples, {seeds} seed{'s' * (seeds > 1)}; "
+             f"mean ± std (median) in % (`results/{name}.md`):", "",
+             "| method | ACC | NMI |" + (" held-out ACC |" if held_out else "") + " paper ACC |",
+             "|---|---|---|" + ("---|" if held_out else "") + "---|"]
+    for method in sorted(methods, key=list(METHODS).index):  # the paper's Table 2 order
+        entry = methods[method]
+        summary, paper = entry["summary"], entry.get("paper_acc")
+        lines.append(f"| {METHODS[method].title} | {_cell(summary['acc'])} | {_cell(summary['nmi'])} |"
+                     + (f" {_cell(summary['evaluation']['acc'])} |" if held_out else "")
+                     + (f" {paper:.2f} |" if paper is not None else " |"))
+    return lines
+
+
+def generality_table() -> list[str]:
+    """The generality suite, a row per dataset: medians over its seeds."""
+    suite = json.loads((RESULTS / f"{GENERALITY}.json").read_text())["summary"]
+    lines = ["| dataset | N x D, K | k-means ACC | VaDE ACC (NMI) | at or above k-means and its start |",
+             "|---|---|---|---|---|"]
+    for name, row in suite.items():
+        holds = "yes" if row["holds_kmeans"] and row["holds_start"] else "no"
+        lines.append(f"| {name} | {row['n_samples']:,} x {row['n_features']:,}, {row['n_clusters']} | "
+                     f"{100 * row['kmeans_acc']:.1f} | {100 * row['vade_acc']:.1f} ({row['vade_nmi']:.3f}) | "
+                     f"{holds} |")
+    return lines
+
+
+def n_clusters_table() -> list[str]:
+    """How often each label-free rule finds the number of classes K*, over the suite."""
+    totals = json.loads((RESULTS / "bench-n-clusters.json").read_text())["summary"]["totals"]
+    names = {"vade": "vade-tf's (`n_clusters=\"auto\"`)", "bic": "BIC of a full GaussianMixture",
+             "dirichlet": "a Dirichlet-process GaussianMixture"}
+    lines = ["| rule, on the same pretrained latent | K = K* | within one of K* |", "|---|---|---|"]
+    for rule, total in totals.items():
+        lines.append(f"| {names.get(rule, rule)} | {total['exact']} of {total['datasets']} | "
+                     f"{total['within_one']} of {total['datasets']} |")
+    return lines
+
+
+def results_page() -> str:
+    """docs/guide/results.md: the headline results, each table written from its record."""
+    lines = ["# Results", "",
+             "Every table on this page is written from a record in `results/` by",
+             "`python -m benchmarks.results_index`; `results/README.md` lists every record with its command,",
+             "commit and files. Scores against labels only report: no recipe was chosen by them.", "",
+             "## The paper's Table 2, MNIST", "", *experiment_table("table2-10seeds"), "",
+             "## The held-out protocol: train on MNIST's 60,000, score on its 10,000", "",
+             "The convolutional model (`configs/mnist_conv.json`).", "",
+             *experiment_table("mnist-conv-heldout"), "",
+             "## Fashion-MNIST", "", *experiment_table("fashion-mnist-3seeds"), "",
+             "## Data nobody tuned it for", "",
+             "`VaDEClustering(n_clusters=K)` with its defaults, on X as given, against scikit-learn's",
+             f"`KMeans(K, n_init=10)` on the same features; medians over seeds (`results/{GENERALITY}.md`,",
+             "`python -m benchmarks.bench_datasets`).", "", *generality_table(), "",
+             "## Choosing K", "",
+             "`n_clusters=\"auto\"` against two label-free baselines on the same suite, median K over three",
+             "seeds (`results/bench-n-clusters.md`, `python -m benchmarks.bench_n_clusters`).", "",
+             *n_clusters_table()]
+    return "\n".join(lines) + "\n"
+
+
 def with_block(readme: str, block: str) -> str:
     """``readme`` with the text from BEGIN to END replaced by ``block``."""
     start, end = readme.index(BEGIN), readme.index(END) + len(END)
@@ -148,6 +220,8 @@ def differences() -> list[str]:
         stale.append("results/README.md")
     if with_block(README.read_text(), readme_block()) != README.read_text():
         stale.append("README.md")
+    if not RESULTS_PAGE.exists() or RESULTS_PAGE.read_text() != results_page():
+        stale.append(str(RESULTS_PAGE.relative_to(ROOT)))
     return stale
 
 
@@ -162,6 +236,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1 if stale else 0
     (RESULTS / "README.md").write_text(index())
     README.write_text(with_block(README.read_text(), readme_block()))
+    RESULTS_PAGE.write_text(results_page())
     return 0
 
 
