@@ -101,3 +101,14 @@ def test_every_public_function_documents_its_parameters_and_returns():
     faults = {name: [message for code, message in validate(name)["errors"] if code in required]
               for name in public_api()}
     assert len(faults) > 15 and not {name: found for name, found in faults.items() if found}
+
+
+def test_each_shipped_configs_notes_are_a_line_or_two():
+    """A config's notes say what it is; the reasons behind its values are in the guide's recipe page."""
+    import json
+
+    notes = {path.name: json.loads(path.read_text()).get("notes", "")
+             for path in (DOCS.parent / "configs").glob("*.json")}
+    recipe = (DOCS / "guide" / "recipe.md").read_text()
+    assert len(notes) >= 9 and all(0 < len(text) <= 200 for text in notes.values()), notes
+    assert all(f"### `configs/{name}`" in recipe for name in notes)
