@@ -58,6 +58,15 @@ def test_the_site_builds_with_every_config_key_and_the_api(site):
     assert "n_clusters" in api and "random_state" in api
 
 
+def test_the_gallery_runs_every_example_and_shows_its_figure(site):
+    examples = sorted(path.stem for path in (DOCS.parent / "examples").glob("plot_*.py"))
+    assert len(examples) >= 4
+    for name in examples:
+        page = (site / "auto_examples" / f"{name}.html").read_text()
+        assert f"sphx_glr_{name}_001.png" in page, name
+        assert (site / "_images" / f"sphx_glr_{name}_001.png").stat().st_size > 5000, name
+
+
 def test_readme_and_the_results_index_are_written_from_the_records():
     """Each figure README quotes, and each row of results/README.md, is what the records say."""
     from benchmarks import results_index
