@@ -2,8 +2,8 @@
 Clusters for new data
 =====================
 
-Fit on part of the digits and assign digits the model has never seen: ``predict_proba`` gives each
-new row's posterior over the clusters, gamma = p(c | z).
+Fit on part of the digits and assign digits the model has never seen: ``predict_proba``
+gives each new row's posterior over the clusters, gamma = p(c | z).
 """
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
@@ -11,9 +11,10 @@ from sklearn.model_selection import train_test_split
 
 from vade_tf import VaDEClustering
 
-X, y = load_digits(return_X_y=True)
-X_fit, X_new, _, _ = train_test_split(X / 16, y, test_size=0.2, random_state=0)
-model = VaDEClustering(n_clusters=10, pretrain_epochs=40, epochs=10, random_state=0).fit(X_fit)
+X, _ = load_digits(return_X_y=True)
+X_fit, X_new = train_test_split(X / 16, test_size=0.2, random_state=0)
+model = VaDEClustering(n_clusters=10, pretrain_epochs=40, epochs=10, random_state=0)
+model.fit(X_fit)
 gamma = model.predict_proba(X_new)
 
 # %%

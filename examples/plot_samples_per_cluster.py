@@ -2,9 +2,9 @@
 New digits from each cluster
 ============================
 
-VaDE is generative: ``sample`` draws z from a cluster's Gaussian in the latent and x from the
-decoder's Bernoulli pixels, the paper's generative process. Each row holds new images of one
-cluster, after the mean of the cluster's members.
+VaDE is generative: ``sample`` draws z from a cluster's Gaussian in the latent and x
+from the decoder's Bernoulli pixels, the paper's generative process. Each row holds new
+images of one cluster, after the mean of the cluster's members.
 """
 import matplotlib.pyplot as plt
 import numpy as np
@@ -14,7 +14,8 @@ from vade_tf import VaDEClustering
 
 X, _ = load_digits(return_X_y=True)
 X = X / 16
-model = VaDEClustering(n_clusters=10, pretrain_epochs=40, epochs=10, random_state=0).fit(X)
+model = VaDEClustering(n_clusters=10, pretrain_epochs=40, epochs=10, random_state=0)
+model.fit(X)
 
 fig, axes = plt.subplots(10, 7, figsize=(4.5, 7))
 for cluster, row in enumerate(axes):
