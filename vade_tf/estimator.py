@@ -178,7 +178,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_clusters_)
             Each row's cluster probabilities, summing to one.
         """
-        return self._trained.probabilities(self._features(X))
+        features = self._features(X)  # checks that it is fitted first
+        return self._trained.probabilities(features)
 
     def predict(self, X) -> np.ndarray:
         """The most probable cluster of each sample (the largest ``predict_proba``).
@@ -208,7 +209,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, latent_dim)
             The means of q(z|x).
         """
-        return self._trained.latent_means(self._features(X))
+        features = self._features(X)  # checks that it is fitted first
+        return self._trained.latent_means(features)
 
     def score_samples(self, X) -> np.ndarray:
         """The ELBO of each sample (Eq. 12, a lower bound on log p(x); higher is more typical): as
@@ -230,8 +232,7 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         return sample_elbos(self._trained.model, self._features(X, density=True))
 
     def score(self, X, y=None) -> float:
-        """The mean ELBO per sample (the mean of ``score_samples``; higher is better): the criterion
-        to select models by.
+        """The mean ELBO per sample, of ``score_samples`` (higher is better): what models are chosen by.
 
         Parameters
         ----------
