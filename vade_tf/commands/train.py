@@ -30,16 +30,23 @@ def main(argv=None) -> int:
     return run_cli(train, parse_args(argv))
 
 
-def train(args: argparse.Namespace) -> int:
+def config_of(args: argparse.Namespace):
+    """The config the command trains: ``--config`` (or the defaults) with ``--set`` and the flags
+    applied, validated."""
     from vade_tf.config import load_config
     from vade_tf.dotted import parse_override
-    from vade_tf.recipe import prepare
-    from vade_tf.rundir import check_unlocked
 
     overrides = dict(parse_override(item) for item in args.set)
     overrides.update(flag_overrides({"data.dir": args.data_dir, "train.epochs": args.epochs,
                                      "pretrain.epochs": args.pretrain_epochs, "seed": args.seed}))
-    config, data = prepare(load_config(args.config, overrides))
+    return load_config(args.config, overrides)
+
+
+def train(args: argparse.Namespace) -> int:
+    from vade_tf.recipe import prepare
+    from vade_tf.rundir import check_unlocked
+
+    config, data = prepare(config_of(args))
     check_unlocked(args.run_dir)
     load_tensorflow()  # after the cheap checks
     from vade_tf.runs import train_checked
