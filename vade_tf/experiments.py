@@ -20,7 +20,7 @@ from vade_tf import files, rundir
 from vade_tf.config import Config, config_from_dict, load_config
 from vade_tf.dotted import flat
 from vade_tf.errors import ConfigError
-from vade_tf.pretraining_cache import pretrain_fingerprint
+from vade_tf.pretraining_cache import cache_reuse, pretrain_fingerprint
 from vade_tf.recipe import prepare
 from vade_tf.registry import METHODS
 from vade_tf.validation import AUTO
@@ -119,8 +119,8 @@ def finished_metrics(run_dir: Path, config: Config) -> Optional[dict]:
 def _holds_pretraining(run_dir: Path, config: Config, input_dim: int) -> bool:
     """Whether ``run_dir`` holds a finished pretraining that ``config`` would reproduce exactly."""
     info = run_dir / rundir.PRETRAIN_DIR / rundir.PRETRAIN_INFO
-    digest = rundir.fingerprint_digest(pretrain_fingerprint(config, input_dim, config.seed))
-    return info.exists() and json.loads(info.read_text()).get("digest") == digest
+    cached = json.loads(info.read_text()) if info.exists() else None
+    return cache_reuse(cached, pretrain_fingerprint(config, input_dim, config.seed)) == "pretraining"
 
 
 def _shared_pretraining(experiment: Experiment, seed: int, config: Config, input_dim: int) -> Optional[Path]:

@@ -116,7 +116,8 @@ class MixturePrior(keras.layers.Layer):
         """pi [K], the means [K, J] and the covariances (variances [K, J] for "diag", matrices
         [K, J, J] for "full") as NumPy arrays: what ``set_mixture`` takes, named as scikit-learn's
         ``GaussianMixture`` names its ``weights_``, ``means_`` and ``covariances_``."""
-        shifted = np.exp(self.pi_logits.numpy().astype(np.float64) - self.pi_logits.numpy().max())
+        logits = self.pi_logits.numpy().astype(np.float64)
+        shifted = np.exp(logits - logits.max())
         weights = shifted / shifted.sum()  # the softmax, in float64
         if self.scale_offdiag is None:
             return weights, self.means.numpy(), self.variances().numpy()
