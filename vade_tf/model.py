@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from vade_tf import elbo, likelihoods
+from vade_tf.elbo_training import ELBOTraining
 from vade_tf.prior import MixturePrior
 from vade_tf.registry import LIKELIHOODS
 from vade_tf.validation import require_positive_integers
@@ -18,7 +19,8 @@ from vade_tf.validation import require_positive_integers
 ROW_ELBO_DRAWS = 16  # z draws behind one row's ELBO (row_elbos)
 ROW_ELBO_SEED = 0    # their seed in score_samples and vade-predict's elbo column, so the two agree
 
-class VaDE(keras.Model):
+
+class VaDE(ELBOTraining, keras.Model):
     """Variational Deep Embedding (Jiang et al., IJCAI 2017), composed of its parts.
 
     Generative model: c ~ Cat(pi), z ~ N(mu_c, Sigma_c), x ~ p(x | f(z)): the mixture ``prior`` gives
@@ -73,17 +75,27 @@ class VaDE(keras.Model):
             self.feature_scale = self.add_weight(shape=(self.input_dim,), initializer="ones",
                                                  trainable=False, name="feature_scale")
         self.noise = keras.random.SeedGenerator(self.seed, name="noise")
-        self.mixture_optimizer: Optional[keras.optimizers.Optimizer] = None
-        self.warmup_steps, self.warmup_kl_weight, self.warmup_freezes_mixture = 0, 1.0, False
-        self.release_steps = 0
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "elbo", "reconstruction", "kl_z", "kl_c")}
 
     @classmethod
     def from_config(cls, config: dict, hidden_dtype: Optional[str] = None) -> "VaDE":
-        """The model ``get_config`` describes, its networks built anew by their architecture (weights
-        freshly initialised); ``hidden_dtype``: a Keras dtype policy for the hidden layers, a training
-        choice that the config does not record (a rebuilt model computes in float32)."""
+        """The model ``get_config`` describes, its networks built anew by their architecture: how a
+        run directory or the estimator rebuilds a model before loading its weights.
+
+        Parameters
+        ----------
+        config : dict
+            What ``get_config`` returned (a run's ``model.json``).
+        hidden_dtype : str, optional
+            A Keras dtype policy for the hidden layers, a training choice the config does not record:
+            a rebuilt model computes in float32.
+
+        Returns
+        -------
+        VaDE
+            The model, its weights freshly initialised.
+        """
         from vade_tf.architectures import NetworkShape, build_networks
         from vade_tf.registry import ARCHITECTURES, options_schema
         from vade_tf.validation import build
@@ -107,7 +119,6 @@ class VaDE(keras.Model):
                 "standardize": self.standardize, "mc_samples": self.mc_samples, "seed": self.seed,
                 "architecture": self.architecture, "networks": json.loads(json.dumps(self.network_options))}
 
-    # ----------------------------------------------------------------------------- the model
     @property
     def n_clusters(self) -> int:
         """K, the prior's number of components."""
@@ -145,7 +156,18 @@ class VaDE(keras.Model):
         return x * tf.cast(self.feature_scale, x.dtype) + tf.cast(self.feature_offset, x.dtype)
 
     def encode(self, x):
-        """q(z|x)'s (mean, log-variance) [B, J] for raw rows ``x`` [B, D]."""
+        """q(z|x), the encoder's Gaussian for each row: the embedding, and its uncertainty.
+
+        Parameters
+        ----------
+        x : tensor [B, D]
+            Raw rows (a standardising model standardises them itself).
+
+        Returns
+        -------
+        tuple of tensors [B, J]
+            The mean E[z|x] and the log-variance of q(z|x).
+        """
         return self.encoder(self.standardized(x))
 
     def build(self, input_shape):
@@ -159,9 +181,20 @@ class VaDE(keras.Model):
         return tf.exp(elbo.cluster_log_posterior(self.prior.distribution(), z_mean))
 
     def generate(self, cluster, seed) -> dict:
-        """The paper's generative process for the clusters ``cluster`` (int64 [B]): z ~ p(z|c),
-        x ~ p(x|z), drawn statelessly from ``seed`` (an int64 scalar: the same seed, the same samples).
-        Returns ``x`` (a sample), ``x_mean`` (E[x|z]) and ``z``."""
+        """The paper's generative process for chosen clusters: z ~ p(z|c), then x ~ p(x|z).
+
+        Parameters
+        ----------
+        cluster : int64 tensor [B]
+            The cluster of each sample.
+        seed : int64 scalar
+            The draws' seed, stateless: the same seed gives the same samples.
+
+        Returns
+        -------
+        dict of tensors
+            ``x`` [B, D] (a sample), ``x_mean`` [B, D] (E[x|z]) and ``z`` [B, J].
+        """
         z = self.prior.sample(cluster, seed)
         x_given_z = likelihoods.decoded(self.decoder(z), self.likelihood)
         # TFP's samplers take int32 seed pairs: one drawn from (seed, 1) keeps every bit of the int64 seed.
@@ -171,22 +204,47 @@ class VaDE(keras.Model):
                 "x_mean": self.unstandardized(x_given_z.mean()), "z": z}
 
     def reconstruct(self, x):
-        """E[x | z = E[z|x]]: the decoder's mean at the encoder's mean."""
+        """Each row as the model sees it: the decoder's mean at the encoder's mean.
+
+        Parameters
+        ----------
+        x : tensor [B, D]
+            Raw rows.
+
+        Returns
+        -------
+        tensor [B, D]
+            E[x | z = E[z|x]], in the rows' own scale.
+        """
         mean = likelihoods.decoded(self.decoder(self.encode(x)[0]), self.likelihood).mean()
         return self.unstandardized(mean)
 
     def elbo_terms(self, x, log_gamma=None, samples: Optional[int] = None, noise_seed=None) -> dict:
-        """Eq. 12 per data point with L reparameterised samples z = mean + sigma * eps (L: ``samples``,
-        else model.mc_samples).
+        """Eq. 12 for each row, and its terms, from L reparameterised draws z = mean + sigma * eps.
 
-        ``noise_seed`` (an int64 scalar), when given, draws the z samples statelessly from it instead of
-        from the model's own stream, the same L standard-normal draws for every row (common random
-        numbers): a row's ELBO is then a function of the row and the seed alone, whatever batch it
-        sits in. ``log_gamma`` [B, K], when given, is q(c|x) in place of Eq. 16's p(c|z): the training
-        loop feeds the starting partition's during the warm-up. The ELBO is a lower bound for any q(c|x).
         A standardising model's reconstruction term is the density of the raw rows: that of the
         standardised ones less sum_d log scale_d (the change of variables), so ELBOs compare across
         models whatever their scaling.
+
+        Parameters
+        ----------
+        x : tensor [B, D]
+            Raw rows.
+        log_gamma : tensor [B, K], optional
+            log q(c|x) in place of Eq. 16's p(c|z): the training loop feeds the starting partition's
+            during the warm-up. The ELBO is a lower bound for any q(c|x).
+        samples : int, optional
+            L, the draws of z per row; the model's ``mc_samples`` by default.
+        noise_seed : int64 scalar, optional
+            Draw z statelessly from this seed, the same L standard-normal draws for every row (common
+            random numbers), so a row's ELBO depends on the row and the seed alone, whatever batch it
+            is in; by default the model's own stream of draws.
+
+        Returns
+        -------
+        dict of tensors [B]
+            ``elbo``, ``reconstruction`` (E log p(x|z)), ``kl_z`` and ``kl_c``, each row's mean over
+            the draws.
         """
         x = self.standardized(x)
         z_mean, z_log_var = self.encoder(x)                                            # [B, J]
@@ -216,84 +274,21 @@ class VaDE(keras.Model):
 
     @tf.function
     def row_elbos(self, x, seed):
-        """Eq. 12 of each row of ``x`` [B] from ROW_ELBO_DRAWS z draws seeded by ``seed`` (an int64
-        scalar): a lower bound on log p(x), low for an outlier. The same row and seed give the same
-        number in any batch, so ``score_samples``, vade-predict and the export's ``score`` agree."""
+        """Each row's ELBO, a lower bound on log p(x): low for an outlier.
+
+        The same row and seed give the same number in any batch, so ``score_samples``, vade-predict
+        and the export's ``score`` agree.
+
+        Parameters
+        ----------
+        x : tensor [B, D]
+            Raw rows, inside the likelihood's support.
+        seed : int64 scalar
+            The seed of the ROW_ELBO_DRAWS draws of z, shared by the rows.
+
+        Returns
+        -------
+        tensor [B]
+            Eq. 12 of each row, averaged over the draws.
+        """
         return self.elbo_terms(x, samples=ROW_ELBO_DRAWS, noise_seed=seed)["elbo"]
-
-    # ----------------------------------------------------------------------------- training
-    def compile(self, optimizer="adam", mixture_optimizer: Optional[keras.optimizers.Optimizer] = None,
-                warmup_steps: int = 0, warmup_kl_weight: float = 1.0, warmup_freezes_mixture: bool = False,
-                release_steps: int = 0, **kwargs):
-        """``mixture_optimizer``, when given, updates pi, mu_c, sigma_c (the authors' separate Adam);
-        for the first ``warmup_steps`` steps (the partition warm-up) the KL terms weigh
-        ``warmup_kl_weight`` in the loss and, with ``warmup_freezes_mixture``, the mixture holds still
-        while the encoder moves to it; over the ``release_steps`` after it the weight returns to 1."""
-        super().compile(optimizer=optimizer, **kwargs)
-        self.mixture_optimizer, self.warmup_steps = mixture_optimizer, int(warmup_steps)
-        self.warmup_kl_weight, self.release_steps = float(warmup_kl_weight), int(release_steps)
-        self.warmup_freezes_mixture = bool(warmup_freezes_mixture)
-        if mixture_optimizer is not None:
-            if not self.built:
-                raise ValueError("build the model (call it on a batch) before compiling with a "
-                                 "mixture_optimizer, so both optimizers know their variables")
-            self.optimizer.build(self.network_variables)
-            mixture_optimizer.build(self.prior.mixture_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
-    def _update_trackers(self, terms: dict) -> dict:
-        means = {name: tf.reduce_mean(value) for name, value in terms.items()}
-        means["reconstruction"] = -means["reconstruction"]  # reported as a loss: -E log p(x|z)
-        means["loss"] = -means["elbo"]
-        for name, tracker in self.trackers.items():
-            tracker.update_state(means[name])
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces logs across workers with a MEAN over axis 0, which a scalar lacks.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
-
-    def kl_weight(self, step) -> tf.Tensor:
-        """The KL terms' weight in the loss at an optimizer step: ``warmup_kl_weight`` through the
-        warm-up, then linearly back to 1 over ``release_steps`` (at once with none), so the samples
-        the warm-up pulled into their clusters are let go gradually rather than in one step."""
-        if self.warmup_steps == 0:
-            return tf.constant(1.0)
-        released = (tf.cast(step, tf.float32) - self.warmup_steps + 1.0) / (self.release_steps + 1.0)
-        return self.warmup_kl_weight + (1.0 - self.warmup_kl_weight) * tf.clip_by_value(released, 0.0, 1.0)
-
-    def train_step(self, data):
-        # (x, log q(c|x)) when the training loop feeds q(c|x) (see elbo_terms), else x.
-        x, log_gamma = data if isinstance(data, (tuple, list)) else (data, None)
-        warming_up = self.optimizer.iterations < self.warmup_steps
-        with tf.GradientTape(persistent=self.mixture_optimizer is not None) as tape:
-            terms = self.elbo_terms(x, log_gamma)
-            objective = terms["reconstruction"] - self.kl_weight(self.optimizer.iterations) * (
-                terms["kl_z"] + terms["kl_c"])
-            # Under tf.distribute the replicas' gradients are summed, so each replica's mean is
-            # divided by their number: the update is the global batch's mean, whatever the replicas.
-            loss = -tf.reduce_mean(objective) / tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else loss
-        mixture_moves = tf.cast(tf.logical_not(tf.logical_and(warming_up, self.warmup_freezes_mixture)),
-                                tf.float32)
-        if self.mixture_optimizer is None:
-            variables = self.trainable_variables
-            gradients = tape.gradient(scaled_loss, variables)
-            mixture_ids = {id(v) for v in self.prior.mixture_variables}
-            gradients = [g * mixture_moves if id(v) in mixture_ids else g
-                         for g, v in zip(gradients, variables)]
-            self.optimizer.apply_gradients(zip(gradients, variables))
-        else:
-            # The mixture's gradients flow through float32 ops only, so they come from the unscaled loss.
-            network, mixture = self.network_variables, self.prior.mixture_variables
-            self.optimizer.apply_gradients(zip(tape.gradient(scaled_loss, network), network))
-            self.mixture_optimizer.apply_gradients(
-                [(g * mixture_moves, v) for g, v in zip(tape.gradient(loss, mixture), mixture)])
-        return self._update_trackers(terms)
-
-    def test_step(self, data):
-        x = data[0] if isinstance(data, (tuple, list)) else data  # labels, if any, are ignored
-        return self._update_trackers(self.elbo_terms(x))
