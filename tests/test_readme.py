@@ -1,11 +1,17 @@
-"""README's Python example runs as written, in a fresh process, and clusters the digits as it says."""
+"""README's Python example and set-up commands run as written and do what README says (the example,
+in a fresh process, clusters the digits; the main job installs and trains from an empty checkout),
+and every documented command is one its program accepts."""
 import json
+import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+from documented import every_command
 
 # After the example: its clusters' scores against the true digits, on the last line.
 SCORES = """
@@ -33,32 +39,58 @@ def test_the_guide_shows_the_same_python_example():
     assert examples(ROOT / "docs" / "guide" / "python.md") == examples(ROOT / "README.md")
 
 
-def documented_commands() -> list[tuple[str, str, list[str]]]:
-    """(page, command, its arguments) of every command line README and the guide show; a usage
-    synopsis (``[--flag ...]``) is no command."""
-    commands = {"python train.py": "train", "vade-train": "train", "python export.py": "export",
-                "vade-export": "export", "python experiment.py": "experiment",
-                "vade-experiment": "experiment", "vade-predict": "predict"}
-    pages = [ROOT / "README.md", *sorted((ROOT / "docs" / "guide").glob("*.md"))]
-    found = []
-    for page in pages:
-        for line in page.read_text().replace("\\\n", " ").splitlines():
-            shown = line.strip()
-            for start, command in commands.items():
-                if line.startswith("    ") and shown.startswith(start + " ") and "[" not in shown:
-                    found.append((page.name, command, shlex.split(shown[len(start):])))
-    return found
+PROGRAMS = {"python train.py": "train", "vade-train": "train", "python export.py": "export",
+            "vade-export": "export", "python experiment.py": "experiment", "vade-experiment": "experiment",
+            "vade-predict": "predict"}
 
 
 def test_every_documented_command_parses_and_its_config_loads():
     """Each command README and the guide show is accepted by that command's own parser, and a
-    training command's config, with its --set overrides, is a valid config."""
+    training command's config, with its --set overrides, is a valid config: in this process, in a
+    second, where test_documented_commands.py takes minutes to run them."""
     from vade_tf.commands import experiment, export, predict, train
 
     parsers = {"train": train, "export": export, "experiment": experiment, "predict": predict}
-    commands = documented_commands()
-    assert len(commands) >= 8
-    for page, command, argv in commands:
-        args = parsers[command].parse_args(argv)
-        if command == "train":
-            train.config_of(args)  # raises ConfigError, naming the key, when the guide is wrong
+    checked = 0
+    for page, shown in every_command():
+        for start, command in PROGRAMS.items():
+            if shown.startswith(start + " "):
+                args = parsers[command].parse_args(shlex.split(shown[len(start):]))
+                if command == "train":
+                    train.config_of(args)  # raises ConfigError, naming the key, when the guide is wrong
+                checked += 1
+    assert checked >= 8
+
+
+def set_up_commands() -> dict[str, str]:
+    """README's two set-up commands by what they end in: the main job, the tests."""
+    shown = [command for page, command in every_command() if page == "README.md"
+             and command.startswith("python3 -m venv")]
+    return {"main job": shown[0], "tests": shown[1]}
+
+
+def test_the_guide_and_ci_run_readme_set_up_commands_verbatim():
+    install = [command for page, command in every_command() if page == "install.md"]
+    assert install == list(set_up_commands().values())
+    assert set_up_commands()["tests"] in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+@pytest.mark.slow
+def test_the_main_job_and_the_docs_extra_install_from_an_empty_checkout(tmp_path):
+    """README's main-job command, as written, in a copy of the checkout's files and nothing else:
+    a new virtual environment, the package installed from the registry, the default run; then
+    README's ``pip install -e ".[docs]"`` in that environment. (The test command is CI's own.)"""
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, files):
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tmp_path / name)
+    docs_extra = next(command for page, command in every_command() if command.startswith("pip install -e"))
+    script = f"{set_up_commands()['main job']} && {docs_extra} && python -c 'import sphinx, numpydoc'"
+    env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=1800)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    final = [line for line in result.stdout.splitlines() if line.startswith("final: acc ")]
+    assert len(final) == 1 and float(final[0].split()[2]) > 0.8, result.stdout[-2000:]
