@@ -125,11 +125,25 @@ def partition_moments(z: np.ndarray, assignments: np.ndarray, n_clusters: int,
 
 
 class StartingMixture(NamedTuple):
-    """A starting partition and the Gaussian mixture in the latent that VaDE's prior starts at."""
-    weights: np.ndarray      # [K]
-    means: np.ndarray        # [K, J]
-    covariances: np.ndarray  # variances [K, J] ("diag") or matrices [K, J, J] ("full")
-    assignments: np.ndarray  # a hard cluster for every sample [N]
+    """A starting partition and the Gaussian mixture in the latent that VaDE's prior starts at: what
+    every ``registry.STARTS`` entry returns.
+
+    Parameters
+    ----------
+    weights : ndarray [K]
+        pi, the clusters' shares.
+    means : ndarray [K, J]
+        mu_c.
+    covariances : ndarray
+        Variances [K, J] ("diag") or matrices [K, J, J] ("full").
+    assignments : ndarray [N]
+        A hard cluster for every sample.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    assignments: np.ndarray
 
 
 def gmm_start(z: np.ndarray, x, n_clusters: int, covariance: str, config, seed: int) -> StartingMixture:

@@ -41,45 +41,117 @@ def options_schema(entries: dict, name: str) -> type:
 
 @dataclass(frozen=True)
 class DatasetEntry:
-    load: Code           # DataConfig -> Dataset
-    preprocessing: str   # how raw data becomes the rows x: the input contract an export carries
-    class_names: tuple[str, ...] = ()  # label 0, 1, ... as the figures name them; empty: the numbers
-    options: Optional[Code] = None     # the dataclass of its data.options section; None: it has none
+    """A dataset ``data.name`` can name.
+
+    Parameters
+    ----------
+    load : str or callable
+        ``DataConfig -> data.dataset.Dataset``, as "module:attribute" or the callable.
+    preprocessing : str
+        How raw data becomes the rows x: the input contract an export carries.
+    class_names : tuple of str
+        Label 0, 1, ... as the figures name them; empty: the numbers.
+    options : str or callable, optional
+        The dataclass of its ``data.options`` section; None: it has none.
+    """
+
+    load: Code
+    preprocessing: str
+    class_names: tuple[str, ...] = ()
+    options: Optional[Code] = None
 
 
 @dataclass(frozen=True)
 class ArchitectureEntry:
-    networks: Code                  # (options, NetworkShape) -> (GaussianEncoder, Decoder)
-    dense_layer_pairs: bool         # mirrored dense layers, which stacked_denoising trains a pair at a time
-    options: Optional[Code] = None  # the dataclass of its model.networks section; None: it has none
+    """Encoder and decoder networks that ``model.architecture`` can name.
+
+    Parameters
+    ----------
+    networks : str or callable
+        ``(options, architectures.NetworkShape) -> (networks.GaussianEncoder, networks.Decoder)``.
+    dense_layer_pairs : bool
+        Mirrored dense layers, which ``stacked_denoising`` pretraining trains a pair at a time.
+    options : str or callable, optional
+        The dataclass of its ``model.networks`` section; None: it has none.
+    """
+
+    networks: Code
+    dense_layer_pairs: bool
+    options: Optional[Code] = None
 
 
 @dataclass(frozen=True)
 class LikelihoodEntry:
-    distribution: Code            # decoder output -> a TFP distribution of x
-    parameters_per_feature: int   # decoder outputs per input feature
-    support: Optional[tuple[float, float]] = None  # the range x must lie in; None: any real value
+    """A p(x|z) that ``model.likelihood`` can name.
+
+    Parameters
+    ----------
+    distribution : str or callable
+        The decoder's output -> a TFP distribution of x.
+    parameters_per_feature : int
+        Decoder outputs per input feature.
+    support : tuple of float, optional
+        The range x must lie in; None: any real value.
+    """
+
+    distribution: Code
+    parameters_per_feature: int
+    support: Optional[tuple[float, float]] = None
 
 
 @dataclass(frozen=True)
 class PretrainingEntry:
-    # (model, x, PretrainConfig, seed, verbose, log_dir, jit_compile) -> its losses; None: no pretraining
+    """An autoencoder pretraining that ``pretrain.method`` can name.
+
+    Parameters
+    ----------
+    train : str or callable, optional
+        ``(model, x, PretrainConfig, seed, verbose, log_dir, jit_compile) -> losses``; None: no
+        pretraining.
+    layerwise : bool
+        Trains mirrored dense layer pairs one at a time, each layer's codes in memory.
+    """
+
     train: Optional[Code]
-    layerwise: bool = False  # trains mirrored dense layer pairs one at a time, each layer's codes in memory
+    layerwise: bool = False
 
 
 @dataclass(frozen=True)
 class StartEntry:
-    start: Code                    # (z, x, n_clusters, covariance, PretrainConfig, seed) -> StartingMixture
-    title: str                     # what it partitions, as the console says it
-    clusters_features: bool = False  # partitions the features x themselves, which must be in memory
+    """A starting partition of the pretrained latent that ``pretrain.mixture_init`` can name.
+
+    Parameters
+    ----------
+    start : str or callable
+        ``(z, x, n_clusters, covariance, PretrainConfig, seed) -> partition.StartingMixture``.
+    title : str
+        What it partitions, as the console says it.
+    clusters_features : bool
+        Partitions the features x themselves, which must then be in memory.
+    """
+
+    start: Code
+    title: str
+    clusters_features: bool = False
 
 
 @dataclass(frozen=True)
 class MethodEntry:
-    title: str                        # its row in the paper's Table 2
-    uses_autoencoder: bool            # trained on VaDE's pretrained networks (shares their pretraining)
-    fit: Optional[Code] = None  # a baseline: (config, data, run_dir, verbose) -> (assigner, info for metrics)
+    """A method of the paper's Table 2 that ``method`` and ``vade-experiment`` can name.
+
+    Parameters
+    ----------
+    title : str
+        Its row in the paper's Table 2.
+    uses_autoencoder : bool
+        Trained on VaDE's pretrained networks (it shares their pretraining).
+    fit : str or callable, optional
+        A baseline's ``(config, data, run_dir, verbose) -> (assigner, info for metrics)``; None: VaDE.
+    """
+
+    title: str
+    uses_autoencoder: bool
+    fit: Optional[Code] = None
 
 
 DATASETS = {

@@ -17,11 +17,25 @@ from vade_tf.registry import ARCHITECTURES, resolve
 
 @dataclass(frozen=True)
 class NetworkShape:
-    """What the networks must fit, whatever their architecture."""
-    input_dim: int                      # D, features per row
-    latent_dim: int                     # J
-    likelihood: str                     # p(x|z), which sets the decoder's outputs per feature
-    hidden_dtype: Optional[str] = None  # a Keras dtype policy for the hidden layers (mixed precision)
+    """What the networks must fit, whatever their architecture: an architecture's ``networks``
+    builds them for it.
+
+    Parameters
+    ----------
+    input_dim : int
+        D, features per row.
+    latent_dim : int
+        J, the dimension of z.
+    likelihood : str
+        p(x|z), which sets the decoder's outputs per feature.
+    hidden_dtype : str, optional
+        A Keras dtype policy for the hidden layers (mixed precision).
+    """
+
+    input_dim: int
+    latent_dim: int
+    likelihood: str
+    hidden_dtype: Optional[str] = None
 
 
 def build_networks(architecture: str, options, shape: NetworkShape) -> tuple:

@@ -19,13 +19,26 @@ def in_memory(x) -> bool:
 
 @dataclass(frozen=True)
 class Dataset:
-    # [N, D] float32 features: an array, a sparse matrix densified per batch (``sparse.SparseRows``),
-    # or features streamed from disk (``rcv1.ShardedFeatures``) that offer len, shape, min, max and
-    # tf.data batches.
+    """What a dataset's loader (``registry.DatasetEntry.load``) returns.
+
+    Parameters
+    ----------
+    x : array-like [N, D]
+        float32 features: an array, a sparse matrix densified per batch (``sparse.SparseRows``), or
+        features streamed from disk (``rcv1.ShardedFeatures``) that offer len, shape, min, max and
+        tf.data batches.
+    y : ndarray [N], optional
+        int64 labels, used only for metrics; None when unlabelled.
+    name : str
+        The dataset's name, as runs and records say it.
+    image_shape : tuple of int, optional
+        (H, W) when each row is a grey image, for pictures.
+    """
+
     x: Any
-    y: Optional[np.ndarray]       # [N] int64 labels, used only for metrics; None when unlabelled
+    y: Optional[np.ndarray]
     name: str
-    image_shape: Optional[tuple[int, int]] = None  # (H, W) when each row is a grey image, for pictures
+    image_shape: Optional[tuple[int, int]] = None
 
     @property
     def input_dim(self) -> int:
