@@ -23,6 +23,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax inside the site, so formulas render without a network
     "config_reference",
     "sphinx_gallery.gen_gallery",
 ]

@@ -65,6 +65,14 @@ def test_the_site_builds_with_every_config_key_and_the_api(site):
     assert "n_clusters" in api and "random_state" in api
 
 
+def test_the_formulas_render_from_the_site_itself(site):
+    """MathJax is part of the built site, so the front page's formulas render without a network."""
+    front = (site / "index.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in front and "cdn" not in front.lower()
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 100_000
+    assert front.count('class="math') >= 2
+
+
 def test_the_gallery_runs_every_example_and_shows_its_figure(site):
     examples = sorted(path.stem for path in (DOCS.parent / "examples").glob("plot_*.py"))
     assert len(examples) >= 4
