@@ -136,3 +136,15 @@ def test_each_shipped_configs_notes_are_a_line_or_two():
     recipe = (DOCS / "guide" / "recipe.md").read_text()
     assert len(notes) >= 9 and all(0 < len(text) <= 200 for text in notes.values()), notes
     assert all(f"### `configs/{name}`" in recipe for name in notes)
+
+
+def test_the_citation_file_names_this_version_and_readmes_paper():
+    """CITATION.cff is the software's version, and its paper is the one README's BibTeX cites."""
+    import yaml
+
+    import vade_tf
+
+    citation = yaml.safe_load((DOCS.parent / "CITATION.cff").read_text())
+    assert citation["version"] == vade_tf.__version__
+    (paper,) = citation["references"]
+    assert f"doi       = {{{paper['doi']}}}" in (DOCS.parent / "README.md").read_text()
