@@ -19,6 +19,14 @@ def commands(page) -> list[str]:
     return found
 
 
+def inline_commands(page, programs) -> list[str]:
+    """The commands the page's prose shows inline (```python train.py --config ...```), of the given
+    programs; a usage synopsis (``[--flag ...]``) is no command."""
+    spans = re.findall(r"`([^`\n]+)`", page.read_text())
+    return [span for span in spans if span.startswith(tuple(f"{program} " for program in programs))
+            and "[" not in span]
+
+
 def every_command() -> list[tuple[str, str]]:
     """(page name, command) of every page, README first."""
     return [(page.name, command) for page in PAGES for command in commands(page)]

@@ -2,8 +2,8 @@
 in a folder holding what the pages take a reader to have: MNIST where the command says
 (``path/to/mnist``, ``DATA``; a few hundred of scikit-learn's digits drawn at MNIST's 28x28, since
 CI cannot download MNIST), a CSV of their own data and new rows to cluster. Each command is checked
-for what it promises: a run's metrics, an export's SavedModel, a row of clusters per input row,
-TensorBoard serving the run's scalars.
+for what it promises: a run's metrics, an export's SavedModel and its signatures, a row of
+clusters per input row, TensorBoard serving the run's scalars.
 
 Three kinds are run elsewhere, and two not at all: the set-up commands run from an empty checkout
 in ``test_readme.py`` (and CI's ``.ci/run`` is the test one), the site's build is ``test_docs.py``'s,
@@ -117,8 +117,8 @@ def _tensorboard_serves_the_run(command: str, folder: Path) -> None:
         server.wait(timeout=30)
 
 
-def _check_promise(command: str, folder: Path, new_rows: dict) -> None:
-    """What the command says it leaves behind."""
+def _check_promise(command: str, folder: Path, new_rows, printed: str) -> None:
+    """What the command says it leaves behind, or shows."""
     program = shlex.split(command)[:2]
     if program == ["python", "train.py"]:
         run = folder / _option(command, "--run-dir", "runs/latest")
@@ -132,6 +132,9 @@ def _check_promise(command: str, folder: Path, new_rows: dict) -> None:
             rows = list(csv.DictReader(written))
         assert len(rows) == len(new_rows), command
         assert all(0 <= int(row["cluster"]) for row in rows), command
+    elif program[0] == "saved_model_cli":
+        assert all(f"signature_def['{name}']" in printed for name in ("serving_default", "embed", "generate",
+                                                                        "score")), printed[-2000:]
 
 
 def test_every_command_of_readme_and_the_guide_runs_as_written(tmp_path):
@@ -151,6 +154,6 @@ def test_every_command_of_readme_and_the_guide_runs_as_written(tmp_path):
             result = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=_environment(command),
                                     capture_output=True, text=True, timeout=900)
             assert result.returncode == 0, f"{page}: {command}\n{result.stderr[-3000:]}"
-            _check_promise(command, tmp_path, new_rows.get(page, []))
+            _check_promise(command, tmp_path, new_rows.get(page, []), result.stdout)
         ran.append(command)
     assert len(ran) >= 9, ran
