@@ -146,7 +146,8 @@ def readme_block() -> str:
         f"labelled datasets ({min(sizes):,} to {max(sizes):,} samples; "
         f"{' or '.join(map(str, sorted(seed_counts)))} seeds each; `python -m benchmarks.bench_datasets`).",
         f"Its median ACC is at or above scikit-learn's `KMeans(K, n_init=10)` on the same features on {held}",
-        f"of them, and it holds that and its own start together on {both} (`results/{GENERALITY}.md`).",
+        f"of them, and at or above both k-means and its own starting partition on {both}",
+        f"(`results/{GENERALITY}.md`).",
         "No run collapsed into one cluster." if not collapsed else
         f"Runs collapsed into one cluster on {collapsed} of them.",
         END])

@@ -1,5 +1,4 @@
-"""``VaDEClustering``: VaDE as a scikit-learn estimator, for data held in Python (NumPy, pandas, SciPy
-sparse).
+"""``VaDEClustering``: VaDE as a scikit-learn estimator, for data in Python (NumPy, pandas, SciPy).
 
 ``fit`` trains what ``vade-train`` trains (``runs.train_and_evaluate``, the shipped recipe unless the
 parameters say otherwise) in a run directory, a temporary one unless ``run_dir`` names one, and keeps
@@ -44,7 +43,8 @@ class VaDEClustering(ClusterMixin, TransformerMixin, BaseEstimator):
         (``vade_tf/recipe.py``).
     likelihood : {"auto", "bernoulli", "gaussian"}
         p(x|z); "auto" takes "bernoulli" for intensities in [0, 1] whose median feature has a tenth
-        of its values exactly at 0 or 1 (pixels on a background, binary features), else "gaussian".
+        of its values at 0 or 1 and whose values above 0 average 0.25 or more (pixels on a
+        background, binary features; not TF-IDF weights), else "gaussian".
     covariance, pretrain, learning_rate
         The components' covariance ("full" or "diag"), the pretraining method and VaDE's Adam rate.
     random_state : int, None or RandomState
