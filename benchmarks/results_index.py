@@ -116,12 +116,12 @@ def _readme_row(name: str, published: dict) -> str:
     summary = record["methods"]["vade"]["summary"]
     quoted = published["acc"][record["dataset"]]
     dataset = DATASET_TITLES[record["dataset"]]
-    config = record["command"].split("--config ")[1].split()[0]
     paper = f"{quoted['paper']:.2f}" if quoted["paper"] is not None else "not run"
     source = "the paper" if quoted["best_source"] == "paper" else quoted["best_source"]
     best = "none found" if quoted["best_published"] is None else f"{quoted['best_published']:.2f} ({source})"
-    return (f"| {dataset}, {record['n_samples']:,} images, `{config}`, {summary['acc']['n']} seeds | "
-            f"{_cell(summary['acc'])} | {_cell(summary['nmi'])} | {paper} | {best} |")
+    return (f"| {dataset}, {record['n_samples']:,} images, `{record['config']}`, "
+            f"{summary['acc']['n']} seeds | {_cell(summary['acc'])} | {_cell(summary['nmi'])} | "
+            f"{paper} | {best} |")
 
 
 def readme_block() -> str:

@@ -20,7 +20,7 @@ def commands(page) -> list[str]:
 
 
 def inline_commands(page, programs) -> list[str]:
-    """The commands the page's prose shows inline (```python train.py --config ...```), of the given
+    """The commands the page's prose shows inline (``python train.py --config ...``), of the given
     programs; a usage synopsis (``[--flag ...]``) is no command."""
     spans = re.findall(r"`([^`\n]+)`", page.read_text())
     return [span for span in spans if span.startswith(tuple(f"{program} " for program in programs))
